@@ -1,0 +1,1 @@
+//! keyhelm-core: the plugin ABI and the provider SDK.
