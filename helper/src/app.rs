@@ -1,0 +1,104 @@
+//! Dispatch: from argv to a command, and from its result to an exit code.
+
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, SetupCommand};
+use crate::ctx::Ctx;
+use crate::error::{Exit, Result};
+use crate::paths::Env;
+
+/// Runs keyhelm with the given arguments and streams; returns the exit code.
+pub fn run(
+    args: &[OsString],
+    env: Env,
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    err: &mut impl Write,
+) -> u8 {
+    init_logging(&env);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(args, &env, &e, output, err),
+    };
+    let result = Ctx::new(env).and_then(|ctx| dispatch(&ctx, cli.command, input, output, err));
+    match result {
+        Ok(()) => Exit::Ok.code(),
+        Err(failure) => {
+            failure.report(err);
+            failure.exit.code()
+        }
+    }
+}
+
+fn dispatch(
+    ctx: &Ctx,
+    command: Command,
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<()> {
+    match command {
+        Command::Get => crate::git::run(ctx, "get", input, output),
+        Command::Store => crate::git::run(ctx, "store", input, output),
+        Command::Erase => crate::git::run(ctx, "erase", input, output),
+        Command::Capability => crate::git::run(ctx, "capability", input, output),
+        Command::Init(_) => crate::cmd::init::run(ctx, output, err),
+        Command::List(args) => crate::cmd::list::run(ctx, args.json, output),
+        Command::Setup(SetupCommand::Git { local }) => crate::cmd::setup::git(ctx, local, output),
+        Command::Doctor => crate::cmd::doctor::run(ctx, output),
+    }
+}
+
+/// Help and version go to stdout with exit 0; a bad command line is exit 2, except that an
+/// unknown single word while stdin is not a terminal is a git operation from the future,
+/// which a helper must ignore silently (exit 0).
+fn clap_error(
+    args: &[OsString],
+    env: &Env,
+    e: &clap::Error,
+    output: &mut impl Write,
+    err: &mut impl Write,
+) -> u8 {
+    use clap::error::ErrorKind;
+    if e.kind() == ErrorKind::InvalidSubcommand
+        && !env.stdin_is_terminal
+        && is_future_git_operation(args)
+    {
+        return Exit::Ok.code();
+    }
+    let text = e.render().ansi().to_string();
+    if e.use_stderr() {
+        let _ = err.write_all(text.as_bytes());
+        Exit::Usage.code()
+    } else {
+        let _ = crate::out::write_all(output, text.as_bytes());
+        Exit::Ok.code()
+    }
+}
+
+fn is_future_git_operation(args: &[OsString]) -> bool {
+    let [_, word] = args else { return false };
+    let Some(word) = word.to_str() else {
+        return false;
+    };
+    !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+        && !crate::cli::subcommand_names().iter().any(|n| n == word)
+}
+
+fn init_logging(env: &Env) {
+    // Off unless asked for, so that a lookup pays nothing for it.
+    let Some(filter) = &env.log else { return };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}

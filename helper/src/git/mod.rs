@@ -1,0 +1,300 @@
+//! `keyhelm get|store|erase|capability`: git's credential helper contract.
+//!
+//! See docs/user-guide.md ("git") and research/protocols.md section A. In short:
+//! - `get` answers from the first matching stored credential (newest first), where every
+//!   attribute present in the request must equal the stored one and absent ones match
+//!   anything; nothing found is empty output and exit 0.
+//! - `store` replaces the credential with the same protocol, host, path and username; an
+//!   `ephemeral` credential is never persisted.
+//! - `erase` removes every match, all users when no username is given, and only credentials
+//!   whose password equals the given one when one is given.
+//! - Any other operation is ignored silently, as git requires of helpers.
+
+pub mod protocol;
+
+use std::io::{BufRead, Write};
+
+use keyhelm_vault::{Credential, CredentialKey, Snapshot};
+use secrecy::ExposeSecret;
+
+use crate::ctx::Ctx;
+use crate::error::{Failure, Result};
+use protocol::{Request, Response};
+
+/// Runs one git operation with the tool's stdin and stdout.
+pub fn run(ctx: &Ctx, op: &str, input: &mut impl BufRead, output: &mut impl Write) -> Result<()> {
+    match op {
+        "get" => get(ctx, &read(input)?, output),
+        "store" => store(ctx, &read(input)?),
+        "erase" => erase(ctx, &read(input)?),
+        "capability" => {
+            crate::out::write_all(output, b"version 0\ncapability authtype\n")?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn read(input: &mut impl BufRead) -> Result<Request> {
+    protocol::read_request(input).map_err(|e| {
+        Failure::bad_request(format!("rejected the request: {e}"))
+            .hint("nothing was read from or written to the vault")
+    })
+}
+
+/// The key a request names, when it names enough to be stored.
+fn key_of(req: &Request) -> Option<CredentialKey> {
+    Some(CredentialKey {
+        protocol: req.protocol.clone()?,
+        host: req.host.clone()?,
+        path: req.path.clone(),
+        username: req.username.clone(),
+    })
+}
+
+/// git's `credential_match`: every attribute present in the request must be equal.
+pub fn matches(req: &Request, key: &CredentialKey) -> bool {
+    fn field(want: &Option<String>, have: &str) -> bool {
+        want.as_deref().is_none_or(|w| w == have)
+    }
+    fn optional(want: &Option<String>, have: &Option<String>) -> bool {
+        want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
+    }
+    field(&req.protocol, &key.protocol)
+        && field(&req.host, &key.host)
+        && optional(&req.path, &key.path)
+        && optional(&req.username, &key.username)
+}
+
+/// The stored credential that answers `req`: matching, usable by this requester, newest first.
+pub fn lookup<'a>(snapshot: &'a Snapshot, req: &Request) -> Option<&'a Credential> {
+    if req.protocol.is_none() || req.host.is_none() {
+        return None; // Never answer a request that does not say where (CVE-2020-11008).
+    }
+    let usable = |c: &Credential| {
+        c.password.is_some() || (req.capability_authtype && c.credential.is_some())
+    };
+    snapshot
+        .credentials_newest_first()
+        .find(|c| matches(req, &c.key) && usable(c))
+}
+
+fn get(ctx: &Ctx, req: &Request, output: &mut impl Write) -> Result<()> {
+    if req.protocol.is_none() || req.host.is_none() {
+        return Ok(());
+    }
+    let Some(vault) = ctx.vault()? else {
+        return Ok(());
+    };
+    let snapshot = match vault.read() {
+        Ok(snapshot) => snapshot,
+        Err(keyhelm_vault::Error::Missing { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(found) = lookup(&snapshot, req) else {
+        return Ok(());
+    };
+    let response = Response {
+        authtype: found.authtype.clone(),
+        credential: found.credential.clone(),
+        username: found.key.username.clone(),
+        password: found.password.clone(),
+        password_expiry_utc: found.password_expiry_utc,
+        oauth_refresh_token: found.oauth_refresh_token.clone(),
+    };
+    let bytes = response
+        .encode(req.capability_authtype)
+        .map_err(|e| Failure::other(e.to_string()).hint("store the credential again"))?;
+    crate::out::write_all(output, &bytes)?;
+    Ok(())
+}
+
+/// The credential a `store` request asks to persist, or `None` when there is nothing to keep.
+fn credential_to_store(req: &Request) -> Option<Credential> {
+    if req.ephemeral {
+        return None;
+    }
+    let key = key_of(req)?;
+    let gated = req.gated_credential();
+    let has_password = key.username.is_some() && req.password.is_some();
+    if !has_password && gated.is_none() {
+        return None;
+    }
+    Some(Credential {
+        key,
+        password: req.password.clone(),
+        password_expiry_utc: req.password_expiry_utc,
+        oauth_refresh_token: req.oauth_refresh_token.clone(),
+        authtype: gated.and_then(|(authtype, _)| authtype.clone()),
+        credential: gated.map(|(_, c)| c.clone()),
+    })
+}
+
+fn same_secret(a: &Option<secrecy::SecretString>, b: &Option<secrecy::SecretString>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
+        _ => false,
+    }
+}
+
+fn unchanged(old: &Credential, new: &Credential) -> bool {
+    old.key == new.key
+        && same_secret(&old.password, &new.password)
+        && old.password_expiry_utc == new.password_expiry_utc
+        && same_secret(&old.oauth_refresh_token, &new.oauth_refresh_token)
+        && old.authtype == new.authtype
+        && same_secret(&old.credential, &new.credential)
+}
+
+fn store(ctx: &Ctx, req: &Request) -> Result<()> {
+    let Some(credential) = credential_to_store(req) else {
+        return Ok(());
+    };
+    let (vault, _) = ctx.vault_or_init()?;
+    // git calls `store` after every successful authentication: a credential that is already
+    // stored as is must not rewrite the vault (no new stamp, no backup, no sync churn).
+    let stored_as_is = |s: &Snapshot| s.credentials().any(|c| unchanged(c, &credential));
+    match vault.read() {
+        Ok(snapshot) if stored_as_is(&snapshot) => return Ok(()),
+        Ok(_) | Err(keyhelm_vault::Error::Missing { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    vault.update(|s| {
+        if !stored_as_is(s) {
+            s.put_credential(credential.clone());
+        }
+        Ok::<_, Failure>(())
+    })
+}
+
+/// Whether an `erase` request removes `c`.
+fn erases(req: &Request, c: &Credential) -> bool {
+    let equal = |given: Option<&secrecy::SecretString>, stored: &Option<secrecy::SecretString>| {
+        given.is_none_or(|g| {
+            stored
+                .as_ref()
+                .is_some_and(|s| s.expose_secret() == g.expose_secret())
+        })
+    };
+    matches(req, &c.key)
+        && equal(req.password.as_ref(), &c.password)
+        && equal(req.gated_credential().map(|(_, c)| c), &c.credential)
+}
+
+fn erase(ctx: &Ctx, req: &Request) -> Result<()> {
+    // An empty pattern would match everything: refuse it (CVE-2020-11008).
+    if req.protocol.is_none() && req.host.is_none() && req.path.is_none() && req.username.is_none()
+    {
+        return Ok(());
+    }
+    let Some(vault) = ctx.vault()? else {
+        return Ok(());
+    };
+    let doomed = |s: &Snapshot| -> Vec<CredentialKey> {
+        s.credentials()
+            .filter(|c| erases(req, c))
+            .map(|c| c.key.clone())
+            .collect()
+    };
+    match vault.read() {
+        Ok(snapshot) if doomed(&snapshot).is_empty() => return Ok(()),
+        Ok(_) => {}
+        Err(keyhelm_vault::Error::Missing { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    vault.update(|s| {
+        for key in doomed(s) {
+            s.remove_credential(&key);
+        }
+        Ok::<_, Failure>(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(text: &str) -> Request {
+        protocol::read_request(&mut std::io::Cursor::new(text.as_bytes())).unwrap()
+    }
+
+    fn key(
+        protocol: &str,
+        host: &str,
+        path: Option<&str>,
+        username: Option<&str>,
+    ) -> CredentialKey {
+        CredentialKey {
+            protocol: protocol.into(),
+            host: host.into(),
+            path: path.map(Into::into),
+            username: username.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn matching_follows_git() {
+        let k = key("https", "example.com", None, Some("u"));
+        assert!(matches(&req("protocol=https\nhost=example.com\n"), &k));
+        assert!(matches(
+            &req("protocol=https\nhost=example.com\nusername=u\n"),
+            &k
+        ));
+        assert!(!matches(&req("protocol=http\nhost=example.com\n"), &k));
+        assert!(!matches(&req("protocol=https\nhost=Example.com\n"), &k));
+        assert!(!matches(&req("protocol=https\nhost=example.com:443\n"), &k));
+        assert!(!matches(
+            &req("protocol=https\nhost=example.com\nusername=v\n"),
+            &k
+        ));
+        assert!(!matches(
+            &req("protocol=https\nhost=example.com\nusername=\n"),
+            &k
+        ));
+        // A path in the request must be stored; a stored path is ignored by a request without.
+        assert!(!matches(
+            &req("protocol=https\nhost=example.com\npath=a.git\n"),
+            &k
+        ));
+        let with_path = key("https", "example.com", Some("a.git"), Some("u"));
+        assert!(matches(
+            &req("protocol=https\nhost=example.com\n"),
+            &with_path
+        ));
+        assert!(matches(
+            &req("protocol=https\nhost=example.com\npath=a.git\n"),
+            &with_path
+        ));
+        assert!(!matches(
+            &req("protocol=https\nhost=example.com\npath=b.git\n"),
+            &with_path
+        ));
+    }
+
+    #[test]
+    fn store_request_rules() {
+        let ephemeral = req(
+            "capability[]=authtype\nprotocol=https\nhost=h\nusername=u\npassword=p\nephemeral=1\n",
+        );
+        assert!(credential_to_store(&ephemeral).is_none());
+        assert!(credential_to_store(&req("protocol=https\nhost=h\npassword=p\n")).is_none());
+        assert!(credential_to_store(&req("host=h\nusername=u\npassword=p\n")).is_none());
+        // authtype/credential without the capability are not honoured.
+        assert!(
+            credential_to_store(&req(
+                "protocol=https\nhost=h\nauthtype=Bearer\ncredential=t\n"
+            ))
+            .is_none()
+        );
+        let c = credential_to_store(&req(
+            "capability[]=authtype\nprotocol=https\nhost=h\nauthtype=Bearer\ncredential=t\n",
+        ))
+        .unwrap();
+        assert_eq!(c.authtype.as_deref(), Some("Bearer"));
+        assert_eq!(c.key.username, None);
+        let c =
+            credential_to_store(&req("protocol=https\nhost=h\nusername=\npassword=\n")).unwrap();
+        assert_eq!(c.key.username.as_deref(), Some(""));
+    }
+}

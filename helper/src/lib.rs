@@ -1,0 +1,29 @@
+//! The `keyhelm` binary as a library: front-ends (git, docker, cargo, kubectl), the CLI, and
+//! the plugin host. `main.rs` only calls [`main`]; tests and benches call [`app::run`] with
+//! their own stdin, stdout and environment.
+
+pub mod app;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod ctx;
+pub mod error;
+pub mod fsutil;
+pub mod git;
+pub mod out;
+pub mod paths;
+
+/// The process entry point: real environment, real stdio.
+pub fn main() -> std::process::ExitCode {
+    let env = paths::Env::from_process();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let stdin = std::io::stdin();
+    let code = app::run(
+        &args,
+        env,
+        &mut stdin.lock(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    std::process::ExitCode::from(code)
+}

@@ -1,0 +1,205 @@
+//! The human commands: init, list, setup git, doctor, help and version.
+
+mod support;
+
+use support::{Sandbox, keyhelm_bin, text};
+
+#[test]
+fn init_creates_identity_and_vault_and_prints_the_public_key() {
+    let s = Sandbox::new();
+    let out = s.keyhelm(&["init"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout);
+    assert!(
+        key.starts_with("age1") && key.ends_with('\n') && key.lines().count() == 1,
+        "{key}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("created this device's identity in"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("created an empty vault in"), "{stderr}");
+    assert_eq!(support::mode(&s.keyhelm_home().join("identity.txt")), 0o600);
+    assert_eq!(support::mode(&s.vault_file()), 0o600);
+    assert_eq!(support::mode(&s.keyhelm_home()), 0o700);
+    let identity = std::fs::read_to_string(s.keyhelm_home().join("identity.txt")).unwrap();
+    assert!(
+        identity.contains(&format!("# public key: {}", key.trim())),
+        "{identity}"
+    );
+
+    // A second init changes nothing and prints the same key.
+    let vault = s.vault_bytes();
+    let again = s.keyhelm(&["init"], b"");
+    assert!(again.status.success());
+    assert_eq!(text(&again.stdout), key);
+    assert!(text(&again.stderr).contains("already has an identity"));
+    assert_eq!(s.vault_bytes(), vault);
+}
+
+#[test]
+fn list_shows_entries_but_never_secrets() {
+    let s = Sandbox::new();
+    let empty = s.keyhelm(&["list"], b"");
+    assert!(empty.status.success());
+    assert_eq!(text(&empty.stdout), "No stored credentials.\n");
+    s.approve("protocol=https\nhost=a.tld\nusername=alice\npassword=TOPSECRET1\n");
+    s.approve(
+        "protocol=https\nhost=b.tld:8443\nusername=bob\npassword=TOPSECRET2\n\
+         password_expiry_utc=4102444800\noauth_refresh_token=TOPSECRET3\n",
+    );
+    s.approve("capability[]=authtype\nprotocol=https\nhost=c.tld\nauthtype=Bearer\ncredential=TOPSECRET4\n");
+    let out = s.keyhelm(&["list"], b"");
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        "https://alice@a.tld\n\
+         https://bob@b.tld:8443  (expires 2100-01-01 00:00:00 UTC, refresh token)\n\
+         https://c.tld  (Bearer credential)\n"
+    );
+    let json = s.keyhelm(&["list", "--json"], b"");
+    let all = text(&json.stdout) + &text(&out.stdout);
+    assert!(!all.contains("TOPSECRET"), "{all}");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let bob = &v["credentials"][1];
+    assert_eq!(bob["host"], "b.tld:8443");
+    assert_eq!(bob["username"], "bob");
+    assert_eq!(bob["has_password"], true);
+    assert_eq!(bob["has_refresh_token"], true);
+    assert_eq!(bob["password_expiry_utc"], 4102444800u64);
+    assert_eq!(v["credentials"][2]["username"], serde_json::Value::Null);
+}
+
+#[test]
+fn setup_git_adds_keyhelm_once_and_keeps_other_helpers() {
+    let s = Sandbox::new();
+    std::fs::write(
+        s.home().join(".gitconfig"),
+        "[credential]\n\thelper = cache\n",
+    )
+    .unwrap();
+    let out = s.keyhelm(&["setup", "git"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Added keyhelm to git's --global credential.helper list."));
+    assert!(text(&out.stdout).contains("git asks these helpers before keyhelm: 'cache'"));
+    let helpers = s.git(
+        &["config", "--global", "--get-all", "credential.helper"],
+        b"",
+    );
+    let exe = keyhelm_bin().canonicalize().unwrap();
+    assert_eq!(text(&helpers.stdout), format!("cache\n{}\n", exe.display()));
+
+    let again = s.keyhelm(&["setup", "git"], b"");
+    assert!(
+        text(&again.stdout).starts_with("git already uses keyhelm"),
+        "{}",
+        text(&again.stdout)
+    );
+    let helpers = s.git(
+        &["config", "--global", "--get-all", "credential.helper"],
+        b"",
+    );
+    assert_eq!(text(&helpers.stdout).lines().count(), 2);
+
+    // And git really uses it.
+    std::fs::write(s.home().join(".gitconfig"), "").unwrap();
+    s.keyhelm(&["setup", "git"], b"");
+    s.approve("protocol=https\nhost=setup.tld\nusername=u\npassword=p\n");
+    assert!(
+        s.fill("protocol=https\nhost=setup.tld\n")
+            .unwrap()
+            .contains("password=p")
+    );
+}
+
+#[test]
+fn setup_git_local_configures_one_repository() {
+    let s = Sandbox::new();
+    std::fs::write(s.home().join(".gitconfig"), "").unwrap();
+    let outside = s.keyhelm(&["setup", "git", "--local"], b"");
+    assert_eq!(outside.status.code(), Some(1));
+    assert!(
+        text(&outside.stderr).contains("run it inside a git repository"),
+        "{}",
+        text(&outside.stderr)
+    );
+
+    assert!(s.git(&["init", "-q", "repo"], b"").status.success());
+    let out = s
+        .command(keyhelm_bin())
+        .args(["setup", "git", "--local"])
+        .current_dir(s.dir.path().join("repo"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = std::fs::read_to_string(s.dir.path().join("repo/.git/config")).unwrap();
+    assert!(config.contains("helper = "), "{config}");
+    let global = s.git(
+        &["config", "--global", "--get-all", "credential.helper"],
+        b"",
+    );
+    assert_eq!(text(&global.stdout), "");
+}
+
+#[test]
+fn doctor_reports_what_is_set_up_and_what_to_do() {
+    let s = Sandbox::new();
+    std::fs::write(s.home().join(".gitconfig"), "").unwrap();
+    let out = s.keyhelm(&["doctor"], b"");
+    assert!(out.status.success(), "warnings only: {}", text(&out.stdout));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("warn  identity  this device has no identity yet"),
+        "{report}"
+    );
+    assert!(report.contains("hint: run `keyhelm init`"), "{report}");
+    assert!(
+        report.contains("warn  git       credential.helper does not use this keyhelm"),
+        "{report}"
+    );
+    assert!(report.contains("hint: run `keyhelm setup git`"), "{report}");
+
+    s.keyhelm(&["init"], b"");
+    s.keyhelm(&["setup", "git"], b"");
+    s.approve("protocol=https\nhost=d.tld\nusername=u\npassword=p\n");
+    let out = s.keyhelm(&["doctor"], b"");
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("ok    identity  "), "{report}");
+    assert!(report.contains("opens: 1 stored credential\n"), "{report}");
+    assert!(
+        report.contains("ok    git       credential.helper uses keyhelm"),
+        "{report}"
+    );
+}
+
+#[test]
+fn help_and_version_go_to_stdout_and_bad_usage_is_exit_2() {
+    let s = Sandbox::new();
+    let help = s.keyhelm(&["--help"], b"");
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    for line in [
+        "Usage: keyhelm <COMMAND>",
+        "get         git credential helper: answer a lookup read from stdin",
+        "init        Create this device's identity and an empty vault",
+        "doctor      Check keyhelm's files and each tool's configuration",
+    ] {
+        assert!(help.contains(line), "missing {line:?} in:\n{help}");
+    }
+    let version = s.keyhelm(&["--version"], b"");
+    assert_eq!(
+        text(&version.stdout),
+        format!("keyhelm {}\n", env!("CARGO_PKG_VERSION"))
+    );
+
+    let bad = s.keyhelm(&["list", "--jsn"], b"");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("unexpected argument '--jsn'"),
+        "{}",
+        text(&bad.stderr)
+    );
+    assert_eq!(text(&bad.stdout), "");
+}

@@ -1,0 +1,105 @@
+//! Many helpers at once (git runs several) and writers killed mid-write.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{Sandbox, keyhelm_bin, text};
+
+fn count(s: &Sandbox) -> usize {
+    let out = s.keyhelm(&["list", "--json"], b"");
+    assert!(
+        out.status.success(),
+        "the vault must open: {}",
+        text(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["credentials"].as_array().unwrap().len()
+}
+
+#[test]
+fn thirty_two_processes_storing_at_once_lose_nothing() {
+    let s = Sandbox::new();
+    // Start from an existing vault so that every process takes the read-modify-write path.
+    s.approve("protocol=https\nhost=seed.tld\nusername=u\npassword=p\n");
+    let children: Vec<_> = (0..32)
+        .map(|i| {
+            let mut child = s
+                .command(keyhelm_bin())
+                .arg("store")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let input =
+                format!("protocol=https\nhost=host{i}.tld\nusername=user{i}\npassword=pw{i}\n");
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+            drop(child.stdin.take());
+            child
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert_eq!(count(&s), 33);
+    for i in 0..32 {
+        let out = s.keyhelm(
+            &["get"],
+            format!("protocol=https\nhost=host{i}.tld\n").as_bytes(),
+        );
+        assert_eq!(
+            text(&out.stdout),
+            format!("username=user{i}\npassword=pw{i}\n")
+        );
+    }
+}
+
+#[test]
+fn a_writer_killed_at_any_point_leaves_the_old_or_the_new_vault() {
+    let s = Sandbox::new();
+    s.approve("protocol=https\nhost=seed.tld\nusername=u\npassword=p\n");
+    // A cheap deterministic pseudo-random sequence of kill delays between 0 and ~8 ms.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut stored = 1;
+    for round in 0..60 {
+        let mut child = s
+            .command(keyhelm_bin())
+            .arg("store")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let input = format!("protocol=https\nhost=k{round}.tld\nusername=u\npassword=p{round}\n");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        std::thread::sleep(Duration::from_micros(next() % 8000));
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        let n = count(&s);
+        // Either the write completed (one more entry) or it did not happen at all.
+        if status.success() {
+            stored += 1;
+            assert_eq!(n, stored, "round {round}: a completed write was lost");
+        } else {
+            assert!(
+                n == stored || n == stored + 1,
+                "round {round}: {n} entries, expected {stored}"
+            );
+            stored = n;
+        }
+    }
+    // No temporary files are left behind in the vault's folder for long: at most the ones
+    // of killed writers, which never shadow the vault itself.
+    let vault_dir = s.vault_file().parent().unwrap().to_owned();
+    assert!(vault_dir.join("vault.age").exists());
+}
