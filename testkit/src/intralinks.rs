@@ -23,6 +23,10 @@
 //! # let _ = token_url;
 //! ```
 
+// Handlers return the finished error response; its size does not matter in
+// a test fake.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
