@@ -961,3 +961,17 @@ fn dropping_the_handle_stops_the_server() {
     drop(fake);
     assert!(client().get(&url).send().is_err());
 }
+
+#[test]
+fn a_body_over_the_limit_is_refused_with_413() {
+    let fake = fake();
+    let huge = vec![b'a'; keyhelm_testkit::server::MAX_BODY_BYTES + 1];
+    let reply = send(
+        client()
+            .post(format!("{}/v2/oauth/token", fake.base_url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(huge),
+    );
+    assert_eq!(reply.status, 413);
+    assert_eq!(fake.token_requests(), 0, "not logged as a token request");
+}
