@@ -1,6 +1,7 @@
 //! The Intellivoid COA fake against `research/providers.md` §3 (the fake
 //! spec in §3.8 and the check orders in §3.2), through a real HTTP client.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use keyhelm_testkit::intellivoid::{
@@ -66,19 +67,37 @@ fn send(request: RequestBuilder) -> Reply {
 }
 
 /// A client that sends no User-Agent unless a request adds one.
+/// One client per test binary: building one (TLS setup, runtime thread)
+/// costs far more than a request to the fake. No pooled connections, so a
+/// connection to a stopped fake is never reused for a new fake on the same port.
 fn bare_client() -> Client {
-    Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            Client::builder()
+                .pool_max_idle_per_host(0)
+                .redirect(Policy::none())
+                .build()
+                .expect("client")
+        })
+        .clone()
 }
 
+/// One client per test binary: building one (TLS setup, runtime thread)
+/// costs far more than a request to the fake. No pooled connections, so a
+/// connection to a stopped fake is never reused for a new fake on the same port.
 fn client() -> Client {
-    Client::builder()
-        .user_agent(UA)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            Client::builder()
+                .pool_max_idle_per_host(0)
+                .user_agent(UA)
+                .redirect(Policy::none())
+                .build()
+                .expect("client")
+        })
+        .clone()
 }
 
 struct Setup {

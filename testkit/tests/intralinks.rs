@@ -1,6 +1,7 @@
 //! The Intralinks fake against `research/providers.md` §1.8, through a real
 //! HTTP client.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use keyhelm_testkit::intralinks::{
@@ -49,12 +50,21 @@ fn send(request: RequestBuilder) -> Reply {
     }
 }
 
+/// One client per test binary: building one (TLS setup, runtime thread)
+/// costs far more than a request to the fake. No pooled connections, so a
+/// connection to a stopped fake is never reused for a new fake on the same port.
 fn client() -> Client {
-    Client::builder()
-        .user_agent("keyhelm-tests")
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            Client::builder()
+                .pool_max_idle_per_host(0)
+                .user_agent("keyhelm-tests")
+                .redirect(Policy::none())
+                .build()
+                .expect("client")
+        })
+        .clone()
 }
 
 /// A fake with one app (client_credentials, authorization_code and
