@@ -39,11 +39,20 @@ fn setup(n: usize) -> Setup {
 
     // keyhelm: written through the vault library in one update.
     let identity = Identity::generate();
-    identity.write_new(&keyhelm_home.join("identity.txt")).unwrap();
+    identity
+        .write_new(&keyhelm_home.join("identity.txt"))
+        .unwrap();
     let state = keyhelm_home.join("state");
     let device = DeviceId::load_or_create(&state).unwrap();
-    let location = Location { file: keyhelm_home.join("vault/vault.age"), state_dir: state };
-    let vault = Vault::new(location, Identity::from_file(&keyhelm_home.join("identity.txt")).unwrap(), device);
+    let location = Location {
+        file: keyhelm_home.join("vault/vault.age"),
+        state_dir: state,
+    };
+    let vault = Vault::new(
+        location,
+        Identity::from_file(&keyhelm_home.join("identity.txt")).unwrap(),
+        device,
+    );
     vault
         .update(|s| {
             for i in 0..n {
@@ -68,11 +77,18 @@ fn setup(n: usize) -> Setup {
     // credential-store: its file, newest first as `git credential-store store` writes it.
     let mut lines = String::new();
     for i in (0..n).rev() {
-        lines.push_str(&format!("https://user{i}:password-{i}-0123456789abcdef@{}\n", host(i)));
+        lines.push_str(&format!(
+            "https://user{i}:password-{i}-0123456789abcdef@{}\n",
+            host(i)
+        ));
     }
     std::fs::write(home.join(".git-credentials"), lines).unwrap();
 
-    let s = Setup { _dir: dir, home, keyhelm_home };
+    let s = Setup {
+        _dir: dir,
+        home,
+        keyhelm_home,
+    };
     // credential-cache: a daemon fed through its own protocol.
     for i in 0..n {
         let input = format!(
@@ -106,7 +122,12 @@ fn cache_cmd(s: &Setup, op: &str) -> Command {
 
 fn run(_s: &Setup, mut cmd: Command, input: &[u8]) -> (Duration, Vec<u8>) {
     let start = Instant::now();
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
     (start.elapsed(), out.stdout)
@@ -119,7 +140,11 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
     let sizes: Vec<usize> = opt("--sizes")
         .map(|s| s.split(',').map(|n| n.parse().unwrap()).collect())
         .unwrap_or_else(|| vec![1, 100, 1_000, 10_000]);
