@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::bins::{IsolatedEnv, run, write_file};
-use crate::peer_server::{PeerServer, lock};
+use crate::peer_server::{PeerServer, TlsIdentity, lock};
 
 /// The largest body `PUT /api/v1/crates/new` accepts.
 const MAX_PUBLISH_BYTES: usize = 10 * 1024 * 1024;
@@ -217,6 +217,7 @@ impl Shared {
 pub struct CargoRegistryBuilder {
     policy: CargoAuthPolicy,
     auth_required: bool,
+    tls: bool,
 }
 
 impl CargoRegistryBuilder {
@@ -224,6 +225,13 @@ impl CargoRegistryBuilder {
     /// (default: true). With false, tokens are neither required nor checked.
     pub fn auth_required(mut self, yes: bool) -> Self {
         self.auth_required = yes;
+        self
+    }
+
+    /// Serve HTTPS with a throw-away CA (default: plain HTTP, which cargo accepts on
+    /// loopback). cargo must trust [`CargoRegistry::ca_pem`] (`CARGO_HTTP_CAINFO`).
+    pub fn tls(mut self, yes: bool) -> Self {
+        self.tls = yes;
         self
     }
 
@@ -239,10 +247,15 @@ impl CargoRegistryBuilder {
         let router = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
-        let server =
-            PeerServer::start("cargo-registry", router).context("starting the cargo registry")?;
+        let tls = self.tls.then(TlsIdentity::generate).transpose()?;
+        let server = PeerServer::start("cargo-registry", router, tls.as_ref())
+            .context("starting the cargo registry")?;
         let _ = shared.base_url.set(server.base_url());
-        Ok(CargoRegistry { server, shared })
+        Ok(CargoRegistry {
+            server,
+            shared,
+            tls,
+        })
     }
 }
 
@@ -251,6 +264,7 @@ impl CargoRegistryBuilder {
 pub struct CargoRegistry {
     server: PeerServer,
     shared: Arc<Shared>,
+    tls: Option<TlsIdentity>,
 }
 
 impl CargoRegistry {
@@ -259,6 +273,7 @@ impl CargoRegistry {
         CargoRegistryBuilder {
             policy,
             auth_required: true,
+            tls: false,
         }
     }
 
@@ -267,9 +282,14 @@ impl CargoRegistry {
         Self::builder(policy).start()
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+    /// `http://127.0.0.1:PORT`, or `https://` with TLS (no trailing slash).
     pub fn url(&self) -> String {
         self.server.base_url()
+    }
+
+    /// With TLS: the PEM of the CA that signed the server's certificate.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(TlsIdentity::ca_pem)
     }
 
     /// `sparse+http://127.0.0.1:PORT/index/`, the registry's `index` for cargo's config.

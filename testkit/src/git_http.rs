@@ -36,7 +36,7 @@ use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::sync::mpsc;
 
-use crate::peer_server::{PeerServer, lock};
+use crate::peer_server::{PeerServer, TlsIdentity, lock};
 
 /// The realm announced in every `WWW-Authenticate` challenge.
 pub const REALM: &str = "keyhelm-test";
@@ -262,6 +262,7 @@ impl Shared {
 pub struct GitHttpServerBuilder {
     policy: GitAuthPolicy,
     bearer_challenge: bool,
+    tls: bool,
     repos: Vec<String>,
 }
 
@@ -269,6 +270,14 @@ impl GitHttpServerBuilder {
     /// Also send `WWW-Authenticate: Bearer realm="keyhelm-test"` with every 401.
     pub fn bearer_challenge(mut self, yes: bool) -> Self {
         self.bearer_challenge = yes;
+        self
+    }
+
+    /// Serve HTTPS with a throw-away CA (default: plain HTTP). Clients must trust
+    /// [`GitHttpServer::ca_pem`], e.g. through `GIT_SSL_CAINFO` (which beats
+    /// `http.sslCAInfo`).
+    pub fn tls(mut self, yes: bool) -> Self {
+        self.tls = yes;
         self
     }
 
@@ -294,10 +303,13 @@ impl GitHttpServerBuilder {
         let router = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
-        let server = PeerServer::start("git-http", router).context("starting the git server")?;
+        let tls = self.tls.then(TlsIdentity::generate).transpose()?;
+        let server = PeerServer::start("git-http", router, tls.as_ref())
+            .context("starting the git server")?;
         let this = GitHttpServer {
             server,
             shared,
+            tls,
             _root: root,
         };
         for repo in &self.repos {
@@ -313,6 +325,7 @@ impl GitHttpServerBuilder {
 pub struct GitHttpServer {
     server: PeerServer,
     shared: Arc<Shared>,
+    tls: Option<TlsIdentity>,
     _root: tempfile::TempDir,
 }
 
@@ -322,6 +335,7 @@ impl GitHttpServer {
         GitHttpServerBuilder {
             policy,
             bearer_challenge: false,
+            tls: false,
             repos: Vec::new(),
         }
     }
@@ -336,9 +350,14 @@ impl GitHttpServer {
         Self::builder(policy).repo(name).start()
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+    /// `http://127.0.0.1:PORT`, or `https://` with TLS (no trailing slash).
     pub fn url(&self) -> String {
         self.server.base_url()
+    }
+
+    /// With TLS: the PEM of the CA that signed the server's certificate.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(TlsIdentity::ca_pem)
     }
 
     /// The server's address.
