@@ -255,6 +255,7 @@ impl IsolatedEnv {
     pub fn new() -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("keyhelm-env-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .context("creating the isolated environment's folder")?;
         let root = dir.path().to_path_buf();

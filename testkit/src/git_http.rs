@@ -291,6 +291,7 @@ impl GitHttpServerBuilder {
     pub fn start(self) -> anyhow::Result<GitHttpServer> {
         let root = tempfile::Builder::new()
             .prefix("keyhelm-git-http-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .context("creating the git server's project root")?;
         let shared = Arc::new(Shared {

@@ -245,3 +245,28 @@ fn login_publish_and_logout_with_cargo_token() {
         std::fs::read_to_string(env.cargo_home().join("credentials.toml")).unwrap_or_default();
     assert!(!credentials.contains(TOKEN), "{credentials}");
 }
+
+#[test]
+fn fetch_over_https_trusting_the_test_ca() {
+    let registry = CargoRegistry::builder(CargoAuthPolicy::token(TOKEN))
+        .tls(true)
+        .start()
+        .unwrap();
+    assert!(
+        registry
+            .index_url()
+            .starts_with("sparse+https://127.0.0.1:")
+    );
+    registry.publish("hello-dep", "0.1.0").unwrap();
+    let mut env = IsolatedEnv::new().unwrap();
+    env.write_cargo_config(
+        &registry.cargo_config("testreg", &["cargo:token-from-stdout", "echo", TOKEN]),
+    )
+    .unwrap();
+    let ca = env.root().join("ca.pem");
+    std::fs::write(&ca, registry.ca_pem().unwrap()).unwrap();
+    env.set_var("CARGO_HTTP_CAINFO", &ca);
+    let dir = consumer(&env);
+    run(cargo(&env, &dir).arg("fetch")).unwrap();
+    assert!(registry.counts().accepted >= 3);
+}

@@ -273,3 +273,34 @@ fn unknown_repositories_are_404_after_authentication() {
         server.requests()
     );
 }
+
+#[test]
+fn clone_over_https_trusting_the_test_ca() {
+    let server = GitHttpServer::builder(GitAuthPolicy::basic("u", "p"))
+        .tls(true)
+        .repo("repo.git")
+        .start()
+        .unwrap();
+    assert!(server.url().starts_with("https://127.0.0.1:"));
+    let mut env = git_env(Some(HELPER_OK));
+
+    // Without trusting the CA, TLS verification fails before any credential is asked for.
+    let mut cmd = env.command("git");
+    cmd.args(["ls-remote", &server.repo_url("repo.git")]);
+    let out = output(&mut cmd).unwrap();
+    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
+    assert!(server.requests().is_empty());
+
+    let ca = env.root().join("ca.pem");
+    std::fs::write(&ca, server.ca_pem().unwrap()).unwrap();
+    env.set_var("GIT_SSL_CAINFO", &ca);
+    let clone = env.work_dir().join("clone");
+    run(env
+        .command("git")
+        .arg("clone")
+        .arg(server.repo_url("repo.git"))
+        .arg(&clone))
+    .unwrap();
+    assert!(clone.join("README").exists());
+    assert!(server.auth_counts().basic >= 1);
+}
