@@ -244,10 +244,19 @@ pub fn describe_failure(cmd: &Command, output: &Output) -> String {
 ///
 /// Nothing else from the test's environment reaches the commands ([`IsolatedEnv::command`]
 /// starts from `env_clear`).
-#[derive(Debug)]
 pub struct IsolatedEnv {
     dir: tempfile::TempDir,
     vars: BTreeMap<OsString, OsString>,
+}
+
+/// Prints the variable names only: a test may put a token in the environment.
+impl std::fmt::Debug for IsolatedEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IsolatedEnv")
+            .field("root", &self.dir.path())
+            .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl IsolatedEnv {
@@ -280,13 +289,12 @@ impl IsolatedEnv {
         }
 
         let mut path = Vec::new();
-        if let Some(cargo) = std::env::var_os("CARGO") {
-            if let Some(bin) = Path::new(&cargo)
+        if let Some(cargo) = std::env::var_os("CARGO")
+            && let Some(bin) = Path::new(&cargo)
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
-            {
-                path.push(bin.to_path_buf());
-            }
+        {
+            path.push(bin.to_path_buf());
         }
         if let Some(outer) = std::env::var_os("PATH") {
             path.extend(std::env::split_paths(&outer));
@@ -540,6 +548,15 @@ mod tests {
             find_artifact(&messages, "absent", &ArtifactKind::Cdylib),
             None
         );
+    }
+
+    #[test]
+    fn debug_shows_variable_names_but_not_values() {
+        let mut env = IsolatedEnv::new().unwrap();
+        env.set_var("CARGO_REGISTRIES_X_TOKEN", "s3cret-value");
+        let debug = format!("{env:?}");
+        assert!(debug.contains("CARGO_REGISTRIES_X_TOKEN"), "{debug}");
+        assert!(!debug.contains("s3cret-value"), "{debug}");
     }
 
     #[test]

@@ -145,12 +145,31 @@ pub struct PublishedCrate {
     pub cksum: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Store {
     /// Lower-cased crate name -> index lines (one JSON object per version).
     index: BTreeMap<String, Vec<Value>>,
     /// (lower-cased name, version) -> `.crate` bytes.
     files: HashMap<(String, String), Bytes>,
+}
+
+/// Lists crate versions, not the `.crate` bytes.
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let versions: Vec<String> = self
+            .index
+            .values()
+            .flatten()
+            .map(|line| {
+                format!(
+                    "{}@{}",
+                    line["name"].as_str().unwrap_or(""),
+                    line["vers"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        f.debug_struct("Store").field("crates", &versions).finish()
+    }
 }
 
 #[derive(Debug)]
@@ -180,13 +199,13 @@ impl Shared {
         let key = name.to_ascii_lowercase();
         let mut store = lock(&self.store);
         let versions = store.index.entry(key.clone()).or_default();
-        if let Some(existing) = versions.first() {
-            if existing["name"] != name {
-                return Err(format!(
-                    "crate `{name}` conflicts with the existing crate `{}` (names are case-insensitive)",
-                    existing["name"].as_str().unwrap_or("")
-                ));
-            }
+        if let Some(existing) = versions.first()
+            && existing["name"] != name
+        {
+            return Err(format!(
+                "crate `{name}` conflicts with the existing crate `{}` (names are case-insensitive)",
+                existing["name"].as_str().unwrap_or("")
+            ));
         }
         if versions.iter().any(|v| v["vers"] == version) {
             return Err(format!(
@@ -390,10 +409,10 @@ impl CargoRegistry {
     pub fn tokens_seen(&self) -> Vec<SeenToken> {
         let mut seen: Vec<SeenToken> = Vec::new();
         for request in lock(&self.shared.requests).iter() {
-            if let Some(token) = &request.authorization {
-                if !seen.contains(token) {
-                    seen.push(token.clone());
-                }
+            if let Some(token) = &request.authorization
+                && !seen.contains(token)
+            {
+                seen.push(token.clone());
             }
         }
         seen
@@ -672,6 +691,20 @@ mod tests {
         assert!(!debug.contains("s3cret"), "{debug}");
         assert!(debug.contains("REDACTED"), "{debug}");
         assert_eq!(request.authorization.unwrap().expose(), "s3cret-token");
+    }
+
+    #[test]
+    fn debug_lists_versions_not_bytes() {
+        let mut store = Store::default();
+        store
+            .index
+            .insert("x".into(), vec![json!({"name": "x", "vers": "1.0.0"})]);
+        store.files.insert(
+            ("x".into(), "1.0.0".into()),
+            Bytes::from_static(b"CRATE-BYTES"),
+        );
+        let debug = format!("{store:?}");
+        assert_eq!(debug, "Store { crates: [\"x@1.0.0\"] }");
     }
 
     #[test]

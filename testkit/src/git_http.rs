@@ -685,10 +685,10 @@ async fn run_backend(
     tokio::spawn(async move {
         while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
             let Ok(frame) = frame else { break };
-            if let Ok(data) = frame.into_data() {
-                if stdin.write_all(&data).await.is_err() {
-                    break;
-                }
+            if let Ok(data) = frame.into_data()
+                && stdin.write_all(&data).await.is_err()
+            {
+                break;
             }
         }
         let _ = stdin.shutdown().await;

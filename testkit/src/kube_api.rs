@@ -667,14 +667,14 @@ fn pods_response(
         .filter(|(_, pod)| name.is_none_or(|want| want == pod))
         .map(|(ns, pod)| (ns.as_str(), pod.as_str()))
         .collect();
-    if let Some(name) = name {
-        if pods.is_empty() {
-            return status_response(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                &format!("pods \"{name}\" not found"),
-            );
-        }
+    if let Some(name) = name
+        && pods.is_empty()
+    {
+        return status_response(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("pods \"{name}\" not found"),
+        );
     }
     if table {
         let column = |name: &str, format: &str, description: &str| json!({ "name": name, "type": "string", "format": format, "description": description, "priority": 0 });

@@ -304,3 +304,78 @@ fn clone_over_https_trusting_the_test_ca() {
     assert!(clone.join("README").exists());
     assert!(server.auth_counts().basic >= 1);
 }
+
+/// Bodies larger than git's `http.postBuffer` (1 MiB) arrive chunked, without
+/// `Content-Length`; the server streams them into `git http-backend`.
+#[test]
+fn large_push_and_fetch_stream_through_the_backend() {
+    let server = GitHttpServer::with_repo("big.git", GitAuthPolicy::basic("u", "p")).unwrap();
+    let env = git_env(Some(HELPER_OK));
+    let clone = env.work_dir().join("clone");
+    run(env
+        .command("git")
+        .arg("clone")
+        .arg(server.repo_url("big.git"))
+        .arg(&clone))
+    .unwrap();
+    // 4 MiB that do not compress (a xorshift stream).
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let data: Vec<u8> = (0..4 * 1024 * 1024 / 8)
+        .flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(clone.join("blob.bin"), &data).unwrap();
+    run(env
+        .command("git")
+        .arg("-C")
+        .arg(&clone)
+        .args(["add", "blob.bin"]))
+    .unwrap();
+    run(env
+        .command("git")
+        .arg("-C")
+        .arg(&clone)
+        .args(["commit", "-q", "-m", "big"]))
+    .unwrap();
+    run(env
+        .command("git")
+        .arg("-C")
+        .arg(&clone)
+        .args(["push", "origin", "main"]))
+    .unwrap();
+
+    let second = env.work_dir().join("second");
+    run(env
+        .command("git")
+        .arg("clone")
+        .arg(server.repo_url("big.git"))
+        .arg(&second))
+    .unwrap();
+    assert_eq!(std::fs::read(second.join("blob.bin")).unwrap(), data);
+    assert!(
+        server.backend_errors().is_empty(),
+        "{:?}",
+        server.backend_errors()
+    );
+}
+
+#[test]
+fn git_protocol_v2_reaches_the_backend() {
+    let server = GitHttpServer::with_repo("repo.git", GitAuthPolicy::basic("u", "p")).unwrap();
+    let mut env = git_env(Some(HELPER_OK));
+    env.set_var("GIT_TRACE_PACKET", "1");
+    let out = run(env.command("git").args([
+        "-c",
+        "protocol.version=2",
+        "ls-remote",
+        &server.repo_url("repo.git"),
+    ]))
+    .unwrap();
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert!(trace.contains("< version 2"), "{trace}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("refs/heads/main"));
+}
