@@ -270,3 +270,82 @@ fn fetch_over_https_trusting_the_test_ca() {
     run(cargo(&env, &dir).arg("fetch")).unwrap();
     assert!(registry.counts().accepted >= 3);
 }
+
+/// A credential provider speaking cargo's JSON protocol (a shell script): cargo sends it the
+/// 401's headers and `"operation": "read"` for a fetch.
+#[test]
+fn a_script_provider_sees_the_read_operation() {
+    let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
+    registry.publish("hello-dep", "0.1.0").unwrap();
+    let env = IsolatedEnv::new().unwrap();
+    let log = env.root().join("provider.log");
+    let provider = env
+        .write_script(
+            "provider.sh",
+            &format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\necho '{{\"v\":[1]}}'\nread -r request\n\
+                 printf '%s\\n' \"$request\" >> '{log}'\n\
+                 echo '{{\"Ok\":{{\"kind\":\"get\",\"token\":\"{TOKEN}\",\"cache\":\"session\",\"operation_independent\":true}}}}'\n",
+                log = log.display()
+            ),
+        )
+        .unwrap();
+    env.write_cargo_config(
+        &registry.cargo_config("testreg", &[provider.to_str().unwrap(), "extra-arg"]),
+    )
+    .unwrap();
+    let dir = consumer(&env);
+    run(cargo(&env, &dir).arg("fetch")).unwrap();
+    assert!(registry.counts().accepted >= 3);
+
+    let log = std::fs::read_to_string(&log).unwrap();
+    let mut lines = log.lines();
+    // Config arguments travel in the JSON request, not in argv.
+    assert_eq!(lines.next(), Some("--cargo-plugin"));
+    let request: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(request["v"], 1);
+    assert_eq!(request["kind"], "get");
+    assert_eq!(request["operation"], "read");
+    assert_eq!(request["args"], serde_json::json!(["extra-arg"]));
+    assert_eq!(request["registry"]["index-url"], registry.index_url());
+    assert_eq!(request["registry"]["name"], "testreg");
+    let headers: Vec<&str> = request["registry"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    // Header names arrive as the server wrote them (hyper writes them in lower case).
+    let challenge = format!(
+        "www-authenticate: Cargo login_url=\"{}\"",
+        registry.login_url()
+    );
+    assert!(
+        headers.iter().any(|h| h.eq_ignore_ascii_case(&challenge)),
+        "{headers:?}"
+    );
+}
+
+#[test]
+fn an_auth_required_registry_needs_a_credential_provider() {
+    let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
+    registry.publish("hello-dep", "0.1.0").unwrap();
+    let mut env = IsolatedEnv::new().unwrap();
+    env.write_cargo_config(&format!(
+        "[registries.testreg]\nindex = \"{}\"\n",
+        registry.index_url()
+    ))
+    .unwrap();
+    env.set_var("CARGO_REGISTRIES_TESTREG_TOKEN", TOKEN);
+    let dir = consumer(&env);
+    let mut cmd = cargo(&env, &dir);
+    cmd.arg("fetch");
+    let out = output(&mut cmd).unwrap();
+    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("authenticated registries require a credential-provider to be configured"),
+        "{stderr}"
+    );
+    assert_eq!(registry.counts().accepted, 0);
+}

@@ -379,3 +379,30 @@ fn git_protocol_v2_reaches_the_backend() {
     assert!(trace.contains("< version 2"), "{trace}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("refs/heads/main"));
 }
+
+/// What git asks its helpers around a success and a refusal.
+#[test]
+fn helpers_see_store_after_success_and_erase_after_refusal() {
+    let server = GitHttpServer::with_repo("repo.git", GitAuthPolicy::basic("u", "p")).unwrap();
+    for (password, expected) in [("p", ["get", "store"]), ("wrong", ["get", "erase"])] {
+        let env = IsolatedEnv::new().unwrap();
+        let log = env.root().join("ops.log");
+        env.git_config(
+            "credential.helper",
+            &format!(
+                "!f() {{ echo \"$1\" >> '{}'; echo username=u; echo password={password}; }}; f",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let mut cmd = env.command("git");
+        cmd.args(["ls-remote", &server.repo_url("repo.git")]);
+        let _ = output(&mut cmd).unwrap();
+        let ops = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            ops.lines().collect::<Vec<_>>(),
+            expected,
+            "password {password}"
+        );
+    }
+}
