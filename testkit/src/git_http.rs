@@ -736,6 +736,9 @@ async fn run_backend(
                 }
             }
         }
+        // Close our ends first: if the client went away mid-response, the backend then gets
+        // EPIPE instead of blocking on a full pipe forever.
+        drop(stdout);
         drop(tx);
         let status = child.wait().await;
         let stderr = stderr_task.await.unwrap_or_default();
@@ -830,5 +833,185 @@ impl HttpBody for ChannelBody {
         self.rx
             .poll_recv(cx)
             .map(|item| item.map(|chunk| chunk.map(http_body::Frame::data)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user_pass: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn authorization_headers_are_parsed() {
+        assert_eq!(
+            Auth::parse(&basic("u:p:with:colons")),
+            Ok(Some(Auth::Basic {
+                username: "u".into(),
+                password: "p:with:colons".into()
+            }))
+        );
+        assert_eq!(
+            Auth::parse(&basic(":")),
+            Ok(Some(Auth::Basic {
+                username: String::new(),
+                password: String::new()
+            }))
+        );
+        let lower = format!(
+            "basic {}",
+            base64::engine::general_purpose::STANDARD.encode("a:b")
+        );
+        assert_eq!(
+            Auth::parse(lower.as_bytes()),
+            Ok(Some(Auth::Basic {
+                username: "a".into(),
+                password: "b".into()
+            }))
+        );
+        assert_eq!(
+            Auth::parse(b"Bearer t0k"),
+            Ok(Some(Auth::Bearer {
+                token: "t0k".into()
+            }))
+        );
+        assert_eq!(Auth::parse(b"Negotiate abc"), Ok(None));
+        assert_eq!(Auth::parse(b"Bearer "), Err(()));
+        assert_eq!(Auth::parse(b"Basic !!!"), Err(()));
+        assert_eq!(Auth::parse(&basic("no-colon")), Err(()));
+        assert_eq!(Auth::parse(b"\xff\xfe"), Err(()));
+    }
+
+    #[test]
+    fn debug_never_shows_passwords_or_tokens() {
+        let basic = Auth::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert_eq!(
+            format!("{basic:?}"),
+            r#"Basic { username: "u", password: "REDACTED" }"#
+        );
+        let bearer = Auth::Bearer {
+            token: "t0k-secret".into(),
+        };
+        assert_eq!(format!("{bearer:?}"), r#"Bearer { token: "REDACTED" }"#);
+        assert_eq!(
+            format!("{:?}", GitAuthPolicy::basic("u", "hunter2")),
+            "GitAuthPolicy(..)"
+        );
+    }
+
+    fn parse_headers(text: &[u8]) -> io::Result<(StatusCode, HeaderMap)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(read_cgi_headers(&mut &text[..]))
+    }
+
+    #[test]
+    fn cgi_headers_with_crlf_or_lf() {
+        let (status, headers) = parse_headers(
+            b"Status: 404 Not Found\r\nContent-Type: text/plain\r\nExpires: Fri, 01 Jan 1980 00:00:00 GMT\r\n\r\nbody",
+        )
+        .unwrap();
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers["content-type"], "text/plain");
+        assert_eq!(headers.len(), 2);
+        let (status, headers) =
+            parse_headers(b"Content-Type: application/x-git-upload-pack-advertisement\n\n")
+                .unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers["content-type"],
+            "application/x-git-upload-pack-advertisement"
+        );
+    }
+
+    #[test]
+    fn broken_cgi_headers_are_errors() {
+        let err = parse_headers(b"Content-Type: x\r\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "end of output before the header block ended"
+        );
+        let err = parse_headers(b"no colon here\n\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "header line without ':': \"no colon here\""
+        );
+        let err = parse_headers(b"Status: abc\n\n").unwrap_err();
+        assert_eq!(err.to_string(), "bad Status: \"abc\"");
+        let huge = format!("X-Big: {}\n\n", "a".repeat(MAX_CGI_HEADER_BYTES));
+        let err = parse_headers(huge.as_bytes()).unwrap_err();
+        assert_eq!(err.to_string(), "header block too large");
+    }
+
+    #[test]
+    fn repository_names_are_checked() {
+        validate_repo_name("repo.git").unwrap();
+        validate_repo_name("team/repo-1_x.git").unwrap();
+        for bad in [
+            "",
+            "/abs.git",
+            "a/../b.git",
+            "a//b",
+            "sp ace.git",
+            "a/./b",
+            "q?.git",
+        ] {
+            let err = validate_repo_name(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("invalid repository name {bad:?}")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_never_reach_the_cgi_environment() {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/repo.git/git-upload-pack?x=1")
+            .header("authorization", "Basic c2VjcmV0OnNlY3JldA==")
+            .header("proxy-authorization", "Basic c2VjcmV0OnNlY3JldA==")
+            .header("content-type", "application/x-git-upload-pack-request")
+            .header("git-protocol", "version=2")
+            .header("content-encoding", "gzip")
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let auth = Auth::Basic {
+            username: "u".into(),
+            password: "secret".into(),
+        };
+        let env: std::collections::HashMap<String, String> =
+            cgi_env(Path::new("/srv/git"), &parts, &auth)
+                .into_iter()
+                .collect();
+        assert!(
+            env.values()
+                .all(|v| !v.contains("c2VjcmV0") && !v.contains("secret")),
+            "{env:?}"
+        );
+        assert!(
+            !env.contains_key("HTTP_AUTHORIZATION")
+                && !env.contains_key("HTTP_PROXY_AUTHORIZATION")
+        );
+        assert_eq!(env["REMOTE_USER"], "u");
+        assert_eq!(env["PATH_INFO"], "/repo.git/git-upload-pack");
+        assert_eq!(env["QUERY_STRING"], "x=1");
+        assert_eq!(env["REQUEST_METHOD"], "POST");
+        assert_eq!(env["CONTENT_TYPE"], "application/x-git-upload-pack-request");
+        assert_eq!(env["HTTP_GIT_PROTOCOL"], "version=2");
+        assert_eq!(env["HTTP_CONTENT_ENCODING"], "gzip");
+        assert_eq!(env["GIT_PROJECT_ROOT"], "/srv/git");
+        assert!(!env.contains_key("CONTENT_LENGTH"));
     }
 }
