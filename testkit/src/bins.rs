@@ -450,6 +450,26 @@ impl IsolatedEnv {
         Ok(())
     }
 
+    /// Trusts a test CA (e.g. `server.ca_pem().unwrap()`): appends it to
+    /// `<root>/trusted-cas.pem` and points `GIT_SSL_CAINFO` (git), `CARGO_HTTP_CAINFO` (cargo)
+    /// and `SSL_CERT_FILE` (OpenSSL and rustls-native-certs users) at that bundle. Only the
+    /// CAs trusted this way are trusted afterwards. Returns the bundle's path.
+    pub fn trust_ca(&mut self, pem: &str) -> anyhow::Result<PathBuf> {
+        let bundle = self.root().join("trusted-cas.pem");
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&bundle)
+            .with_context(|| format!("opening {}", bundle.display()))?;
+        writeln!(file, "{}", pem.trim_end())
+            .with_context(|| format!("writing {}", bundle.display()))?;
+        self.set_var("GIT_SSL_CAINFO", &bundle)
+            .set_var("CARGO_HTTP_CAINFO", &bundle)
+            .set_var("SSL_CERT_FILE", &bundle);
+        Ok(bundle)
+    }
+
     /// Writes an executable script (0700) named `name` in the environment's root and returns
     /// its path, e.g. a credential provider or an exec credential plugin for a test.
     pub fn write_script(&self, name: &str, text: &str) -> anyhow::Result<PathBuf> {

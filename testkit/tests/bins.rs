@@ -260,3 +260,40 @@ fn scripts_are_private_executables() {
         "invalid script name \"../x\": a plain file name is expected"
     );
 }
+
+/// Two servers' CAs in one bundle: git and cargo trust both.
+#[test]
+fn trusting_several_test_cas() {
+    use keyhelm_testkit::cargo_registry::{CargoAuthPolicy, CargoRegistry};
+    use keyhelm_testkit::git_http::{GitAuthPolicy, GitHttpServer};
+    let git = GitHttpServer::builder(GitAuthPolicy::basic("u", "p"))
+        .tls(true)
+        .repo("r.git")
+        .start()
+        .unwrap();
+    let registry = CargoRegistry::builder(CargoAuthPolicy::token("t"))
+        .tls(true)
+        .start()
+        .unwrap();
+    let mut env = IsolatedEnv::new().unwrap();
+    env.trust_ca(git.ca_pem().unwrap()).unwrap();
+    let bundle = env.trust_ca(registry.ca_pem().unwrap()).unwrap();
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 2);
+    assert_eq!(
+        std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    for var in ["GIT_SSL_CAINFO", "CARGO_HTTP_CAINFO", "SSL_CERT_FILE"] {
+        assert_eq!(env.var(var), Some(bundle.as_os_str()), "{var}");
+    }
+    env.git_config(
+        "credential.helper",
+        "!f() { echo username=u; echo password=p; }; f",
+    )
+    .unwrap();
+    run(env
+        .command("git")
+        .args(["ls-remote", &git.repo_url("r.git")]))
+    .unwrap();
+}

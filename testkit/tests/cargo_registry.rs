@@ -263,9 +263,7 @@ fn fetch_over_https_trusting_the_test_ca() {
         &registry.cargo_config("testreg", &["cargo:token-from-stdout", "echo", TOKEN]),
     )
     .unwrap();
-    let ca = env.root().join("ca.pem");
-    std::fs::write(&ca, registry.ca_pem().unwrap()).unwrap();
-    env.set_var("CARGO_HTTP_CAINFO", &ca);
+    env.trust_ca(registry.ca_pem().unwrap()).unwrap();
     let dir = consumer(&env);
     run(cargo(&env, &dir).arg("fetch")).unwrap();
     assert!(registry.counts().accepted >= 3);

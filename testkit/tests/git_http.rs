@@ -291,9 +291,7 @@ fn clone_over_https_trusting_the_test_ca() {
     assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
     assert!(server.requests().is_empty());
 
-    let ca = env.root().join("ca.pem");
-    std::fs::write(&ca, server.ca_pem().unwrap()).unwrap();
-    env.set_var("GIT_SSL_CAINFO", &ca);
+    env.trust_ca(server.ca_pem().unwrap()).unwrap();
     let clone = env.work_dir().join("clone");
     run(env
         .command("git")
