@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::bins::{IsolatedEnv, run, write_file};
-use crate::peer_server::{PeerServer, TlsIdentity, lock};
+use crate::peer_server::{PeerServer, TlsIdentity, lock, validate};
 
 /// The largest body `PUT /api/v1/crates/new` accepts.
 const MAX_PUBLISH_BYTES: usize = 10 * 1024 * 1024;
@@ -64,7 +64,8 @@ impl CargoAuthPolicy {
         Self::validator(move |seen| seen == token)
     }
 
-    /// Accepts whatever `check` accepts (called once per request with the header value).
+    /// Accepts whatever `check` accepts (called once per request with the header value, on
+    /// tokio's blocking pool, so it may block; a panic counts as a refusal).
     pub fn validator(check: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
         Self {
             check: Arc::new(check),
@@ -494,8 +495,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     } else {
         match &authorization {
             None => TokenOutcome::Missing,
-            Some(token) if (shared.policy.check)(&token.0) => TokenOutcome::Accepted,
-            Some(_) => TokenOutcome::Refused,
+            Some(token) => {
+                let (check, token) = (Arc::clone(&shared.policy.check), token.0.clone());
+                if validate(move || check(&token)).await {
+                    TokenOutcome::Accepted
+                } else {
+                    TokenOutcome::Refused
+                }
+            }
         }
     };
 

@@ -36,7 +36,7 @@ use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::sync::mpsc;
 
-use crate::peer_server::{PeerServer, TlsIdentity, lock};
+use crate::peer_server::{PeerServer, TlsIdentity, lock, validate};
 
 /// The realm announced in every `WWW-Authenticate` challenge.
 pub const REALM: &str = "keyhelm-test";
@@ -185,7 +185,8 @@ impl GitAuthPolicy {
     }
 
     /// Accepts whatever `check` accepts (for example: only a token that a fake provider
-    /// currently considers valid). Called once per request, on the server's runtime threads.
+    /// currently considers valid). Called once per request, on tokio's blocking pool (so it
+    /// may block); a panic counts as a refusal.
     pub fn validator(check: impl Fn(&Auth) -> bool + Send + Sync + 'static) -> Self {
         Self {
             check: Arc::new(check),
@@ -543,10 +544,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Some(value) => match Auth::parse(value.as_bytes()) {
             Err(()) => (AuthOutcome::Malformed, None),
             Ok(None) => (AuthOutcome::Refused(AuthScheme::Other), None),
-            Ok(Some(auth)) if shared.policy.accepts(&auth) => {
-                (AuthOutcome::Accepted(auth.scheme()), Some(auth))
+            Ok(Some(auth)) => {
+                let (policy, presented) = (shared.policy.clone(), auth.clone());
+                if validate(move || policy.accepts(&presented)).await {
+                    (AuthOutcome::Accepted(auth.scheme()), Some(auth))
+                } else {
+                    (AuthOutcome::Refused(auth.scheme()), Some(auth))
+                }
             }
-            Ok(Some(auth)) => (AuthOutcome::Refused(auth.scheme()), Some(auth)),
         },
     };
     let username = match &auth {

@@ -40,7 +40,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::bins::write_file;
-use crate::peer_server::{PeerServer, TlsIdentity, lock};
+use crate::peer_server::{PeerServer, TlsIdentity, lock, validate};
 
 /// The `apiVersion` of exec credential plugins this module writes by default.
 pub const EXEC_API_VERSION: &str = "client.authentication.k8s.io/v1";
@@ -71,7 +71,8 @@ impl KubeAuthPolicy {
         Self::validator(move |seen| seen == token)
     }
 
-    /// Accepts the bearer tokens `check` accepts (called once per request).
+    /// Accepts the bearer tokens `check` accepts (called once per request, on tokio's
+    /// blocking pool, so it may block; a panic counts as a refusal).
     pub fn validator(check: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
         Self {
             check: Arc::new(check),
@@ -451,7 +452,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 Some((scheme, token))
                     if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
                 {
-                    if (shared.policy.check)(token.trim()) {
+                    let (check, token) =
+                        (Arc::clone(&shared.policy.check), token.trim().to_owned());
+                    if validate(move || check(&token)).await {
                         KubeOutcome::Authenticated
                     } else {
                         KubeOutcome::Refused

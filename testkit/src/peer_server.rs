@@ -250,6 +250,13 @@ impl Drop for PeerServer {
     }
 }
 
+/// Runs a test's credential validator on tokio's blocking pool: a validator may block (for
+/// example, ask a fake provider over blocking HTTP) without stalling the server. A validator
+/// that panics counts as a refusal.
+pub(crate) async fn validate(check: impl FnOnce() -> bool + Send + 'static) -> bool {
+    tokio::task::spawn_blocking(check).await.unwrap_or(false)
+}
+
 /// Locks a mutex, ignoring poisoning: a panicking test thread must not hide the records the
 /// next assertion wants to read.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -404,3 +404,46 @@ fn helpers_see_store_after_success_and_erase_after_refusal() {
         );
     }
 }
+
+#[test]
+fn a_panicking_validator_refuses_and_the_server_keeps_serving() {
+    let server = GitHttpServer::with_repo(
+        "repo.git",
+        GitAuthPolicy::validator(|auth| match auth {
+            Auth::Bearer { .. } => panic!("validator bug"),
+            Auth::Basic { username, password } => username == "u" && password == "p",
+            _ => false,
+        }),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let url = format!(
+            "{}/info/refs?service=git-upload-pack",
+            server.repo_url("repo.git")
+        );
+        let res = client.get(&url).bearer_auth("boom").send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        let res = client
+            .get(&url)
+            .basic_auth("u", Some("p"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body = res.text().await.unwrap();
+        assert!(body.contains("# service=git-upload-pack"), "{body}");
+    });
+    let outcomes: Vec<_> = server.requests().iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            AuthOutcome::Refused(AuthScheme::Bearer),
+            AuthOutcome::Accepted(AuthScheme::Basic)
+        ]
+    );
+}
