@@ -1,7 +1,14 @@
-//! Test-only fakes for keyhelm.
+//! Test-only fakes for keyhelm: provider servers (Intralinks, Clinked, Intellivoid), peers
+//! (git over HTTP, a cargo registry, a Kubernetes API), and helpers to build keyhelm's
+//! binaries and plugins and to run tools in an isolated environment.
 
+pub mod bins;
+pub mod cargo_registry;
 pub mod clinked;
 pub mod clock;
+pub mod git_http;
 pub mod intellivoid;
 pub mod intralinks;
+pub mod kube_api;
+mod peer_server;
 pub mod server;
