@@ -129,11 +129,11 @@ fn setup_git_local_configures_one_repository() {
     let out = s
         .command(keyhelm_bin())
         .args(["setup", "git", "--local"])
-        .current_dir(s.dir.path().join("repo"))
+        .current_dir(s.env.work_dir().join("repo"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let config = std::fs::read_to_string(s.dir.path().join("repo/.git/config")).unwrap();
+    let config = std::fs::read_to_string(s.env.work_dir().join("repo/.git/config")).unwrap();
     assert!(config.contains("helper = "), "{config}");
     let global = s.git(
         &["config", "--global", "--get-all", "credential.helper"],

@@ -1,17 +1,20 @@
-//! A sandbox for running keyhelm and the real git with an isolated environment.
+//! keyhelm as git's credential helper in testkit's isolated environment.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use keyhelm_testkit::bins::IsolatedEnv;
 
 pub fn keyhelm_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keyhelm"))
 }
 
-/// A temporary HOME and KEYHELM_HOME, and a git configured to use keyhelm.
+/// An isolated HOME and KEYHELM_HOME, and a git whose only credential helper is keyhelm.
 pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+    pub env: IsolatedEnv,
 }
 
 impl Default for Sandbox {
@@ -22,46 +25,37 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        let sandbox = Sandbox { dir };
-        std::fs::write(
-            sandbox.home().join(".gitconfig"),
-            format!(
-                "[user]\n\tname = Test\n\temail = test@example.invalid\n\
-                 [credential]\n\thelper = {}\n\tinteractive = false\n\
-                 [init]\n\tdefaultBranch = main\n",
-                keyhelm_bin().display()
-            ),
-        )
-        .unwrap();
+        let env = IsolatedEnv::new().unwrap();
+        let sandbox = Sandbox { env };
+        sandbox.write_gitconfig(&format!(
+            "[credential]\n\thelper = {}\n[init]\n\tdefaultBranch = main\n",
+            keyhelm_bin().display()
+        ));
         sandbox
     }
 
+    pub fn write_gitconfig(&self, text: &str) {
+        std::fs::write(self.home().join(".gitconfig"), text).unwrap();
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.env.root()
+    }
+
     pub fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
+        self.env.home()
     }
 
     pub fn keyhelm_home(&self) -> PathBuf {
-        self.dir.path().join("keyhelm")
+        self.env.keyhelm_home()
     }
 
     pub fn vault_file(&self) -> PathBuf {
         self.keyhelm_home().join("vault").join("vault.age")
     }
 
-    /// A scrubbed environment: nothing of the developer's leaks in.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home())
-            .env("KEYHELM_HOME", self.keyhelm_home())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("LC_ALL", "C")
-            .current_dir(self.dir.path());
-        cmd
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        self.env.command(program)
     }
 
     pub fn keyhelm(&self, args: &[&str], stdin: &[u8]) -> Output {
@@ -72,7 +66,7 @@ impl Sandbox {
         run(self.command("git").args(args), stdin)
     }
 
-    /// `git credential <op>` with `input`; asserts success for approve/reject.
+    /// `git credential <op>` with `input`.
     pub fn credential(&self, op: &str, input: &str) -> Output {
         self.git(&["credential", op], input.as_bytes())
     }
@@ -91,7 +85,7 @@ impl Sandbox {
         assert!(out.status.success(), "reject failed: {}", text(&out.stderr));
     }
 
-    /// `git credential fill` output, or None when git found nothing (it fails as prompting is off).
+    /// `git credential fill` output, or None when git found nothing (it fails: prompting is off).
     pub fn fill(&self, input: &str) -> Option<String> {
         let out = self.credential("fill", input);
         out.status.success().then(|| text(&out.stdout))
@@ -102,6 +96,7 @@ impl Sandbox {
     }
 }
 
+/// Runs `cmd` with `stdin` written from a thread (a child that exits early cannot deadlock us).
 pub fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -111,7 +106,6 @@ pub fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
         .expect("spawn");
     let mut pipe = child.stdin.take().unwrap();
     let input = stdin.to_vec();
-    // Write from a thread so that a child that exits early cannot deadlock us.
     let writer = std::thread::spawn(move || {
         let _ = pipe.write_all(&input);
     });
