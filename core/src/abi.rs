@@ -128,6 +128,50 @@ impl OwnedBuf {
     }
 }
 
+/// A buffer received from the other side of the boundary, freed (by its owner's free
+/// function, which zeroizes it) when dropped.
+#[derive(Debug)]
+pub struct ReceivedBuf(OwnedBuf);
+
+impl ReceivedBuf {
+    /// Takes ownership of `buf`.
+    ///
+    /// # Safety
+    ///
+    /// `buf` must be a buffer the other side filled for us: `ptr` valid for `len` bytes
+    /// (or null), and `free` (if any) its matching free function, not called yet.
+    #[expect(unsafe_code, reason = "the caller vouches for the buffer")]
+    pub unsafe fn new(buf: OwnedBuf) -> ReceivedBuf {
+        ReceivedBuf(buf)
+    }
+
+    /// The bytes.
+    #[expect(unsafe_code, reason = "reads the buffer the owner lent us")]
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `new`'s contract says ptr is valid for len bytes until `free` runs, and
+        // `free` runs only in Drop, after every borrow of self has ended.
+        unsafe {
+            Slice {
+                ptr: self.0.ptr,
+                len: self.0.len,
+            }
+            .as_bytes()
+        }
+    }
+}
+
+impl Drop for ReceivedBuf {
+    #[expect(unsafe_code, reason = "calls the owner's free function")]
+    fn drop(&mut self) {
+        let buf = std::mem::replace(&mut self.0, OwnedBuf::EMPTY);
+        if let Some(free) = buf.free {
+            // SAFETY: `new`'s contract says `free` matches this buffer and has not run; we
+            // replaced our copy with EMPTY, so it cannot run twice.
+            unsafe { free(buf) };
+        }
+    }
+}
+
 /// The free function of every [`OwnedBuf`] made by [`OwnedBuf::from_vec`].
 ///
 /// # Safety

@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use secrecy::SecretString;
 
-use crate::abi::{self, HostApi, OwnedBuf, Slice, Status};
+use crate::abi::{self, HostApi, OwnedBuf, ReceivedBuf, Slice, Status};
 use crate::msg::{
     ErrorKind, ErrorMessage, HttpRequest, HttpResponse, MESSAGE_VERSION, Prompt, PromptRequest,
     PromptResponse,
@@ -103,50 +103,6 @@ impl Level {
 #[derive(Debug, Clone, Copy)]
 pub struct Host<'a> {
     api: &'a HostApi,
-}
-
-/// A buffer received from the other side of the boundary, freed (by its owner's free
-/// function, which zeroizes it) when dropped.
-#[derive(Debug)]
-pub struct ReceivedBuf(OwnedBuf);
-
-impl ReceivedBuf {
-    /// Takes ownership of `buf`.
-    ///
-    /// # Safety
-    ///
-    /// `buf` must be a buffer the other side filled for us: `ptr` valid for `len` bytes
-    /// (or null), and `free` (if any) its matching free function, not called yet.
-    #[expect(unsafe_code, reason = "the caller vouches for the buffer")]
-    pub unsafe fn new(buf: OwnedBuf) -> ReceivedBuf {
-        ReceivedBuf(buf)
-    }
-
-    /// The bytes.
-    #[expect(unsafe_code, reason = "reads the buffer the owner lent us")]
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `new`'s contract says ptr is valid for len bytes until `free` runs, and
-        // `free` runs only in Drop, after every borrow of self has ended.
-        unsafe {
-            Slice {
-                ptr: self.0.ptr,
-                len: self.0.len,
-            }
-            .as_bytes()
-        }
-    }
-}
-
-impl Drop for ReceivedBuf {
-    #[expect(unsafe_code, reason = "calls the owner's free function")]
-    fn drop(&mut self) {
-        let buf = std::mem::replace(&mut self.0, OwnedBuf::EMPTY);
-        if let Some(free) = buf.free {
-            // SAFETY: `new`'s contract says `free` matches this buffer and has not run; we
-            // replaced our copy with EMPTY, so it cannot run twice.
-            unsafe { free(buf) };
-        }
-    }
 }
 
 impl<'a> Host<'a> {
@@ -390,7 +346,7 @@ macro_rules! export_provider {
     ($ty:ty, $ctor:expr) => {
         const _: () = ::core::assert!(
             $crate::sdk::is_valid_name(<$ty as $crate::sdk::Provider>::NAME),
-            "Provider::NAME must match [a-z0-9_-]{1,64}"
+            "Provider::NAME must match [a-z0-9_-]{{1,64}}"
         );
 
         impl $crate::sdk::__private::Exported for $ty {
