@@ -43,11 +43,7 @@ pub enum Error {
         "the vault {} uses format {found}, and this keyhelm reads formats up to {supported}",
         path.display()
     )]
-    UnsupportedFormat {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
+    UnsupportedFormat { path: PathBuf, found: u32, supported: u32 },
     /// A recipient string could not be parsed.
     #[error("invalid recipient '{0}'")]
     InvalidRecipient(String),
@@ -56,12 +52,7 @@ pub enum Error {
     Identity { path: PathBuf, reason: String },
     /// An I/O error on a named file.
     #[error("{op} {}: {source}", path.display())]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    Io { op: &'static str, path: PathBuf, #[source] source: std::io::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -90,9 +81,7 @@ pub struct Identity {/* Box<dyn age::Identity>, public recipient string */}
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity")
-            .field("public", &self.public())
-            .finish_non_exhaustive()
+        f.debug_struct("Identity").field("public", &self.public()).finish_non_exhaustive()
     }
 }
 
@@ -128,9 +117,7 @@ pub struct Location {
 
 /// The key of a stored credential, the way git keys credentials. `None` = attribute absent,
 /// which is distinct from `Some("")`.
-#[derive(
-    Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CredentialKey {
     pub protocol: String,
     /// Host including the port (`example.com:8443`); may be empty (`cert` protocol).
