@@ -94,8 +94,12 @@ pub fn load_verified(
 ) -> Result<&'static Plugin, LoadError> {
     let VerifiedFile { path, file, sha256 } = file;
     let lib = open_library(&path, &file)?;
-    // The checked fd can be closed now: the mapping keeps the inode alive.
-    drop(file);
+    // Keep the checked fd open for the life of the process. On Linux the library was
+    // opened as `/proc/self/fd/N`, and the dynamic loader recognises libraries it already
+    // has by that name: were N closed and reused for another plugin file, a later dlopen of
+    // `/proc/self/fd/N` would silently return this library instead of the new file. A
+    // leaked (close-on-exec) fd per loaded plugin keeps every such name unique.
+    std::mem::forget(file);
     let table = read_table(&path, &lib)?;
     // Never unload: see the module docs.
     std::mem::forget(lib);

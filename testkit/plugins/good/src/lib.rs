@@ -27,6 +27,9 @@ impl Provider for Good {
             .setting(SettingSpec::new("greeting", "the token's prefix").default_value("hello"))
             .setting(SettingSpec::new("seed", "the secret the token is made from").secret())
             .setting(SettingSpec::new("ask", "set to `secret` to prompt for a code").optional())
+            .setting(
+                SettingSpec::new("token_path", "the token endpoint's path").default_value("/token"),
+            )
             .url_pattern("https://good.example/*")
             .default_base_url("https://good.example/api")
     }
@@ -45,12 +48,15 @@ impl Provider for Good {
         let mut resp = match req.account.base_url.as_deref() {
             Some(base) => {
                 let http = host.http(
-                    &HttpRequest::post(format!("{base}/token"))
-                        .header("Accept", "application/json")
-                        .form(&[
-                            ("grant_type", "client_credentials"),
-                            ("client_secret", seed.expose_secret()),
-                        ]),
+                    &HttpRequest::post(format!(
+                        "{base}{}",
+                        req.account.setting("token_path").unwrap_or("/token")
+                    ))
+                    .header("Accept", "application/json")
+                    .form(&[
+                        ("grant_type", "client_credentials"),
+                        ("client_secret", seed.expose_secret()),
+                    ]),
                 )?;
                 match http.status {
                     200 => {}

@@ -7,7 +7,7 @@ use keyhelm_core::abi::{HostApi, OwnedBuf, PluginTable, Slice, Status};
 unsafe extern "C" fn huge(_host: *const HostApi, _req: Slice, out: *mut OwnedBuf) -> Status {
     let mut v = vec![b' '; 64 << 20];
     v[0] = b'{';
-    v[64 << 20 - 1] = b'}';
+    v[(64 << 20) - 1] = b'}';
     // SAFETY: the host passes a valid, writable OwnedBuf for every call.
     unsafe { out.write(OwnedBuf::from_vec(v)) };
     Status::OK
