@@ -657,3 +657,53 @@ fn consecutive_loads_never_return_a_previous_library() {
         r.err()
     );
 }
+
+/// The out-of-tree example, built as a third party builds it, works through the real
+/// loader and host services.
+#[test]
+fn the_example_plugin_builds_on_its_own_and_works() {
+    let server = FakeService::start();
+    let dir = private_dir();
+    let path = dir.path().join(plugin::plugin_file_name("hello"));
+    std::fs::copy(support::built_example(), &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = plugin::find_and_load("hello", &[dir.path().to_path_buf()], None).unwrap();
+    let svc = services(&server).fixed_clock(1_000_000);
+    let d = p.describe(&svc).unwrap();
+    assert_eq!(d.description.display_name, "Hello (example)");
+
+    let mut a = Account::new("demo");
+    a.settings.insert("greeting".into(), "bonjour".into());
+    a.settings
+        .insert("check_url".into(), format!("{}/revoke", server.base_url));
+    a.secrets.insert("seed".into(), SecretString::from("xyz"));
+    let r = p
+        .get(
+            &svc,
+            &GetRequest::new(a, CredentialRequest::default(), None),
+        )
+        .unwrap();
+    assert_eq!(r.secret.expose_secret(), "bonjour-xyz");
+    assert_eq!(r.expires_at, Some(1000 + 3600));
+    assert_eq!(r.info.get("check").map(String::as_str), Some("HTTP 200"));
+    let seen = server.requests();
+    assert!(seen.iter().any(|s| {
+        s.headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == "Bearer bonjour-xyz")
+    }));
+
+    // The default logout of the SDK: nothing revoked, forget the state.
+    let l = p
+        .logout(
+            &svc,
+            &LogoutRequest::new(
+                Account::new("demo"),
+                CredentialRequest::default(),
+                None,
+                None,
+            ),
+        )
+        .unwrap();
+    assert!(!l.revoked && matches!(l.state, StateUpdate::Clear));
+}

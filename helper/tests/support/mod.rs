@@ -197,3 +197,35 @@ fn serve(conn: TcpStream, log: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
     w.write_all(&payload)?;
     w.flush()
 }
+
+/// Builds examples/keyhelm-hello (its own workspace, as a third party would) and returns
+/// the cdylib.
+pub fn built_example() -> &'static PathBuf {
+    static HELLO: OnceLock<PathBuf> = OnceLock::new();
+    HELLO.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/keyhelm-hello/Cargo.toml");
+        let out = Command::new(cargo)
+            .args(["build", "--message-format=json", "--manifest-path"])
+            .arg(&manifest)
+            .env_remove("CARGO_TARGET_DIR")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo build for examples/keyhelm-hello");
+        assert!(
+            out.status.success(),
+            "building examples/keyhelm-hello failed"
+        );
+        out.stdout
+            .split(|&b| b == b'\n')
+            .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+            .filter(|m| {
+                m["reason"] == "compiler-artifact" && m["target"]["name"] == "keyhelm_hello"
+            })
+            .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+            .filter_map(|f| f.as_str().map(PathBuf::from))
+            .find(|f| f.extension().is_some_and(|e| e == "so" || e == "dylib"))
+            .expect("the hello cdylib")
+    })
+}
