@@ -597,3 +597,190 @@ pub mod __private {
         status
     }
 }
+
+#[cfg(test)]
+#[allow(unsafe_code)] // drives the exported functions the way a host does
+mod tests {
+    use super::*;
+    use crate::msg::{ErrorMessage, GetResponse};
+
+    #[derive(Default)]
+    struct T;
+
+    impl Provider for T {
+        const NAME: &'static str = "t";
+        fn describe(&self) -> Description {
+            Description::new("T")
+        }
+        fn get(&self, host: &Host<'_>, req: GetRequest) -> Result<GetResponse> {
+            match req.account.name.as_str() {
+                "panic" => panic!("boom"),
+                "unsupported" => Err(Error::new(ErrorKind::Unsupported, "nope")),
+                "http" => host
+                    .http(&HttpRequest::get("https://x/"))
+                    .map(|_| GetResponse::new("x")),
+                _ => Ok(GetResponse::new(format!("tok-{}", host.now_unix()))),
+            }
+        }
+    }
+
+    crate::export_provider!(T);
+
+    unsafe extern "C" fn now(_: *mut core::ffi::c_void) -> i64 {
+        42_000
+    }
+
+    fn host_api() -> HostApi {
+        HostApi {
+            size: core::mem::size_of::<HostApi>(),
+            abi_major: abi::ABI_MAJOR,
+            abi_minor: abi::ABI_MINOR,
+            ctx: core::ptr::null_mut(),
+            log: None,
+            http: None,
+            prompt: None,
+            now_ms: Some(now),
+        }
+    }
+
+    /// Calls `get` like a host; returns the status and the answer's bytes.
+    fn call(host: *const HostApi, req: &[u8]) -> (Status, Vec<u8>) {
+        let table = keyhelm_plugin_entry_v1();
+        // SAFETY: the table is this test binary's own static.
+        let get = unsafe { (*table).get }.unwrap();
+        let mut out = OwnedBuf::EMPTY;
+        // SAFETY: host is null or a live HostApi; req and out are valid for the call.
+        let status = unsafe { get(host, Slice::from_bytes(req), &mut out) };
+        // SAFETY: the SDK filled `out` (or left it EMPTY).
+        let answer = unsafe { ReceivedBuf::new(out) };
+        (status, answer.bytes().to_vec())
+    }
+
+    fn get_json(account: &str) -> Vec<u8> {
+        format!(r#"{{"v":1,"account":{{"name":"{account}"}}}}"#).into_bytes()
+    }
+
+    fn error(bytes: &[u8]) -> ErrorMessage {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    #[test]
+    fn the_macro_exports_a_table_the_host_can_read() {
+        let table = keyhelm_plugin_entry_v1();
+        // SAFETY: our own static table.
+        let t = unsafe { &*table };
+        assert_eq!((t.size, t.abi_major, t.abi_minor), (72, 1, 0));
+        // SAFETY: static strings.
+        let (name, version) = unsafe { (t.name.as_bytes(), t.version.as_bytes()) };
+        assert_eq!(
+            (name, version),
+            (&b"t"[..], env!("CARGO_PKG_VERSION").as_bytes())
+        );
+        assert!(t.describe.is_some() && t.logout.is_some());
+    }
+
+    #[test]
+    fn a_good_call_answers_json_and_uses_the_host_clock() {
+        let api = host_api();
+        let (status, bytes) = call(&api, &get_json("a"));
+        assert_eq!(status, Status::OK);
+        let r: GetResponse = serde_json::from_slice(&bytes).unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(r.secret.expose_secret(), "tok-42");
+    }
+
+    #[test]
+    fn unreadable_requests_are_bad_requests_with_clear_messages() {
+        let api = host_api();
+        let (status, bytes) = call(&api, br#"{"v":2,"account":{"name":"a"}}"#);
+        assert_eq!(status, Status::BAD_REQUEST);
+        let e = error(&bytes);
+        assert_eq!(
+            e.to_string(),
+            "the host sent message version 2, this plugin reads version 1 (update the plugin or keyhelm so that they match)"
+        );
+        let (status, bytes) = call(&api, b"{\"v\":1, secret");
+        assert_eq!(status, Status::BAD_REQUEST);
+        assert_eq!(
+            error(&bytes).message,
+            "the host's request is not valid JSON (line 1, column 9)"
+        );
+        let (_, bytes) = call(&api, br#"{"v":1}"#);
+        assert_eq!(
+            error(&bytes).message,
+            "the host's request lacks the required field `account` (line 1, column 7)"
+        );
+    }
+
+    #[test]
+    fn bad_host_tables_are_refused() {
+        let (status, bytes) = call(core::ptr::null(), &get_json("a"));
+        assert_eq!(status, Status::BAD_REQUEST);
+        assert_eq!(error(&bytes).message, "the host passed no service table");
+
+        let mut api = host_api();
+        api.abi_major = 2;
+        let (_, bytes) = call(&api, &get_json("a"));
+        assert_eq!(
+            error(&bytes).message,
+            "the host speaks plugin ABI 2.0, this plugin ABI 1.0"
+        );
+
+        let mut api = host_api();
+        api.size = 24;
+        let (_, bytes) = call(&api, &get_json("a"));
+        assert_eq!(
+            error(&bytes).message,
+            "the host's service table is 24 bytes, smaller than the 56 of ABI 1.0"
+        );
+    }
+
+    #[test]
+    fn errors_panics_and_missing_services_map_to_statuses() {
+        let api = host_api();
+        let (status, bytes) = call(&api, &get_json("unsupported"));
+        assert_eq!(
+            (status, error(&bytes).kind),
+            (Status::UNSUPPORTED, ErrorKind::Unsupported)
+        );
+
+        let (status, bytes) = call(&api, &get_json("http"));
+        assert_eq!(status, Status::UNSUPPORTED);
+        assert_eq!(
+            error(&bytes).message,
+            "this keyhelm does not offer the http service to plugins"
+        );
+
+        let (status, bytes) = call(&api, &get_json("panic"));
+        assert_eq!(status, Status::PANIC);
+        let e = error(&bytes);
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(
+            e.message
+                .starts_with("the plugin panicked: boom (at core/src/sdk.rs:"),
+            "{e}"
+        );
+        // And the provider keeps working afterwards.
+        assert_eq!(call(&api, &get_json("a")).0, Status::OK);
+    }
+
+    #[test]
+    fn a_null_out_pointer_is_refused_without_writing() {
+        let api = host_api();
+        let table = keyhelm_plugin_entry_v1();
+        // SAFETY: our own static table.
+        let get = unsafe { (*table).get }.unwrap();
+        let req = get_json("a");
+        // SAFETY: a null `out` is exactly what is being tested; the SDK must not write.
+        let status = unsafe { get(&api, Slice::from_bytes(&req), core::ptr::null_mut()) };
+        assert_eq!(status, Status::BAD_REQUEST);
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(is_valid_name("github-enterprise_2"));
+        for bad in ["", "Up", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+}

@@ -707,3 +707,102 @@ fn the_example_plugin_builds_on_its_own_and_works() {
         .unwrap();
     assert!(!l.revoked && matches!(l.state, StateUpdate::Clear));
 }
+
+#[test]
+fn broken_tables_are_refused_each_with_its_own_error() {
+    let (r, path, _d) = try_load("nulltable", "nulltable");
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        format!(
+            "plugin {} is broken: its entry function returned no table",
+            path.display()
+        )
+    );
+    let (r, path, _d) = try_load("nofns", "nofns");
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        format!(
+            "plugin {} is broken: its table has no `get` function",
+            path.display()
+        )
+    );
+    let (r, path, _d) = try_load("badname", "badname");
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        format!(
+            "plugin {} is broken: its name is not a valid plugin name ([a-z0-9_-], at most 64)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_missing_file_is_reported_with_the_os_error() {
+    let dir = private_dir();
+    let path = dir.path().join(plugin::plugin_file_name("gone"));
+    let e = load_plugin("gone", &path, None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "cannot open plugin {}: No such file or directory (os error 2)",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn network_failures_and_timeouts_are_typed_and_name_only_the_origin() {
+    let (p, _) = good();
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut a = account(Some(&closed_url));
+    a.settings
+        .insert("token_path".into(), "/token?secret=q".into());
+    let svc = HostServices::new("work")
+        .allow_origins_of([closed_url.as_str()])
+        .unwrap();
+    let e = p
+        .get(
+            &svc,
+            &GetRequest::new(a, CredentialRequest::default(), None),
+        )
+        .unwrap_err();
+    let pe = e.plugin_error().unwrap();
+    assert_eq!(pe.kind, ErrorKind::Network);
+    assert_eq!(
+        pe.message,
+        format!("request to {closed_url} failed: could not connect")
+    );
+
+    // A server that accepts and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let _held: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    });
+    let mut limits = plugin::HttpLimits::default();
+    limits.default_timeout = std::time::Duration::from_millis(300);
+    let svc = HostServices::new("work")
+        .allow_origins_of([silent_url.as_str()])
+        .unwrap()
+        .http_limits(limits);
+    let e = p
+        .get(
+            &svc,
+            &GetRequest::new(
+                account(Some(&silent_url)),
+                CredentialRequest::default(),
+                None,
+            ),
+        )
+        .unwrap_err();
+    let pe = e.plugin_error().unwrap();
+    assert_eq!(pe.kind, ErrorKind::Network);
+    assert_eq!(
+        pe.message,
+        format!("request to {silent_url} failed: timed out after 0.3 s")
+    );
+}

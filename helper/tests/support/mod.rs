@@ -21,6 +21,9 @@ pub const VARIANTS: &[&str] = &[
     "noentry",
     "badjson",
     "huge",
+    "nulltable",
+    "nofns",
+    "badname",
 ];
 
 /// Builds every test plugin once per test binary (in `profile`), through `$CARGO build
