@@ -24,10 +24,6 @@ fn header_from_docs() -> String {
 #[test]
 fn a_c_plugin_built_from_the_documented_header_works() {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    if Command::new(&cc).arg("--version").output().is_err() {
-        eprintln!("no C compiler ({cc}); skipping");
-        return;
-    }
     let build = support::private_dir();
     std::fs::write(build.path().join("keyhelm_plugin.h"), header_from_docs()).unwrap();
     let dir = support::private_dir();
@@ -40,7 +36,7 @@ fn a_c_plugin_built_from_the_documented_header_works() {
         .arg(build.path())
         .arg(&src)
         .status()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("this test needs a C compiler ({cc}, or set CC): {e}"));
     assert!(st.success(), "compiling the C plugin failed");
     std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).unwrap();
 
