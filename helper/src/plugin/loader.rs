@@ -142,6 +142,13 @@ pub fn load_verified(
         table,
         calls: Mutex::new(()),
     };
+    tracing::debug!(
+        plugin = %plugin.name,
+        version = %plugin.version,
+        abi_minor = plugin.abi_minor,
+        path = %plugin.path.display(),
+        "loaded plugin"
+    );
     Ok(Box::leak(Box::new(plugin)))
 }
 
