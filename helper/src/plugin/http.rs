@@ -53,6 +53,23 @@ impl Origin {
         })
     }
 
+    /// Whether a request to `target` is allowed by this (allowlist) origin: the same
+    /// scheme, port and host, where a host `*.example.com` (from a URL pattern such as
+    /// `https://*.example.com/*`) stands for every subdomain of `example.com`, but not for
+    /// `example.com` itself.
+    pub fn allows(&self, target: &Origin) -> bool {
+        if self.scheme != target.scheme || self.port != target.port {
+            return false;
+        }
+        match self.host.strip_prefix("*.") {
+            Some(domain) => target
+                .host
+                .strip_suffix(domain)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            None => self.host == target.host,
+        }
+    }
+
     /// Whether the host is loopback: `localhost`, 127.0.0.0/8 or ::1.
     pub fn is_loopback(&self) -> bool {
         if self.host == "localhost" {
@@ -162,7 +179,7 @@ pub(super) fn execute(
             "refused a plain-http request to {origin}: plugins may use http only to loopback; use https"
         )));
     }
-    if !allowed.contains(&origin) {
+    if !allowed.iter().any(|a| a.allows(&origin)) {
         let list = if allowed.is_empty() {
             "none".to_owned()
         } else {
@@ -307,6 +324,14 @@ mod tests {
                 .unwrap()
                 .is_loopback()
         );
+        let wild = Origin::from_url("https://*.example.com/*").unwrap();
+        assert_eq!(wild.to_string(), "https://*.example.com:443");
+        assert!(wild.allows(&Origin::from_url("https://eu.api.example.com/x").unwrap()));
+        assert!(!wild.allows(&Origin::from_url("https://example.com/").unwrap()));
+        assert!(!wild.allows(&Origin::from_url("https://evilexample.com/").unwrap()));
+        assert!(!wild.allows(&Origin::from_url("https://a.example.com:8443/").unwrap()));
+        assert!(!wild.allows(&Origin::from_url("http://a.example.com/").unwrap()));
+        assert!(a.allows(&a) && !a.allows(&wild));
         let e = Origin::from_url("ftp://h/?token=x").unwrap_err();
         assert_eq!(
             e.to_string(),
