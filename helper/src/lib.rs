@@ -12,6 +12,8 @@ pub mod fsutil;
 pub mod git;
 pub mod out;
 pub mod paths;
+pub mod plugin;
+pub mod tty;
 
 /// The process entry point: real environment, real stdio.
 pub fn main() -> std::process::ExitCode {
