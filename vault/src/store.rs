@@ -173,12 +173,14 @@ impl Vault {
         if bytes.is_empty() {
             return Err(corrupt("the file is empty"));
         }
+        if !bytes.starts_with(b"age-encryption.org/") {
+            return Err(corrupt("it is not an age-encrypted file"));
+        }
         let decryptor = age::Decryptor::new_buffered(bytes).map_err(|e| match e {
-            age::DecryptError::UnknownFormat => corrupt("it is not an age-encrypted file"),
-            age::DecryptError::Io(e) if e.kind() == ErrorKind::UnexpectedEof => {
-                corrupt("the file is truncated (inside the age header)")
-            }
-            _ => corrupt("it is not an age-encrypted file, or its header is damaged"),
+            age::DecryptError::UnknownFormat => corrupt("it is an age file of an unknown version"),
+            // age's header parser reads incrementally: a damaged header often looks like
+            // one that was cut short, so one message covers both.
+            _ => corrupt("its age header is damaged or cut short"),
         })?;
         if decryptor.is_scrypt() {
             return Err(corrupt(
