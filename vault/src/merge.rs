@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::clock::Hlc;
 use crate::entry::{Account, CachedToken, Credential, EntryId, PluginState};
 use crate::error::{Error, Result};
-use crate::payload::{Live, OtherLive, Payload, Tombstone, encode_entry, encode_other};
+use crate::payload::{Live, OtherLive, Payload, Sorted, Tombstone, encode_entry, encode_other};
 use crate::snapshot::Snapshot;
 
 /// Merges two snapshots of the same vault into a new one (`a`'s device stamps later changes).
@@ -155,20 +155,14 @@ fn explode(p: &mut Payload) -> BTreeMap<EntryId, Version> {
 
 /// Puts every entry back into its set.
 fn implode(p: &mut Payload, map: BTreeMap<EntryId, Version>) {
+    let (mut credentials, mut accounts, mut tokens, mut states) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (id, version) in map {
         match version {
-            Version::Credential(l) => {
-                p.credentials.insert(l);
-            }
-            Version::Account(l) => {
-                p.accounts.insert(l);
-            }
-            Version::Token(l) => {
-                p.tokens.insert(l);
-            }
-            Version::PluginState(l) => {
-                p.plugin_states.insert(l);
-            }
+            Version::Credential(l) => credentials.push(l),
+            Version::Account(l) => accounts.push(l),
+            Version::Token(l) => tokens.push(l),
+            Version::PluginState(l) => states.push(l),
             Version::Other(o) => {
                 p.others.insert(id, o);
             }
@@ -177,6 +171,11 @@ fn implode(p: &mut Payload, map: BTreeMap<EntryId, Version>) {
             }
         }
     }
+    // Keys are unique: ids are, and an id is a hash of the key.
+    p.credentials = Sorted::from_vec(credentials).expect("unique keys");
+    p.accounts = Sorted::from_vec(accounts).expect("unique keys");
+    p.tokens = Sorted::from_vec(tokens).expect("unique keys");
+    p.plugin_states = Sorted::from_vec(states).expect("unique keys");
 }
 
 /// Every entry of `p`, by reference.

@@ -7,10 +7,9 @@
 //! [`ZeroizingWriter`], so every byte of plaintext that leaves this module is wiped when
 //! dropped.
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::cell::Cell;
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretBox, SecretString};
@@ -60,42 +59,79 @@ impl<T: Body> Live<T> {
     }
 }
 
-// Sets of live entries are ordered by the entry's key (credential key, account name), so
-// lookups borrow the key and iteration yields entries in key order.
-impl<T: Body> PartialEq for Live<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.body.key() == other.body.key()
+/// Live entries of one kind, sorted by key (credential key, account name): lookups are
+/// binary searches and iteration is in key order. A sorted vector rather than a tree: a vault
+/// file lists entries in this order, so reading builds it without moving entries around.
+#[derive(Clone)]
+pub(crate) struct Sorted<T>(Vec<Live<T>>);
+
+impl<T> Default for Sorted<T> {
+    fn default() -> Self {
+        Sorted(Vec::new())
     }
 }
-impl<T: Body> Eq for Live<T> {}
-impl<T: Body> PartialOrd for Live<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+
+impl<T: Body> Sorted<T> {
+    /// Sorts (a no-op check for files this crate wrote). `None` if two entries share a key.
+    pub(crate) fn from_vec(mut v: Vec<Live<T>>) -> Option<Sorted<T>> {
+        if !v.is_sorted_by(|a, b| a.body.key() < b.body.key()) {
+            v.sort_by(|a, b| a.body.key().cmp(b.body.key()));
+            if v.windows(2).any(|w| w[0].body.key() == w[1].body.key()) {
+                return None;
+            }
+        }
+        Some(Sorted(v))
+    }
+
+    fn position(&self, key: &T::Key) -> Result<usize, usize> {
+        self.0.binary_search_by(|l| l.body.key().cmp(key))
+    }
+
+    pub(crate) fn get(&self, key: &T::Key) -> Option<&Live<T>> {
+        self.position(key).ok().map(|i| &self.0[i])
+    }
+
+    pub(crate) fn take(&mut self, key: &T::Key) -> Option<Live<T>> {
+        self.position(key).ok().map(|i| self.0.remove(i))
+    }
+
+    /// Inserts, or replaces the entry with the same key.
+    pub(crate) fn replace(&mut self, live: Live<T>) {
+        match self.position(live.body.key()) {
+            Ok(i) => self.0[i] = live,
+            Err(i) => self.0.insert(i, live),
+        }
     }
 }
-impl<T: Body> Ord for Live<T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.body.key().cmp(other.body.key())
+
+impl<T> Sorted<T> {
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Live<T>> {
+        self.0.iter()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
     }
 }
-impl Borrow<CredentialKey> for Live<Credential> {
-    fn borrow(&self) -> &CredentialKey {
-        &self.body.key
+
+impl<T> IntoIterator for Sorted<T> {
+    type Item = Live<T>;
+    type IntoIter = std::vec::IntoIter<Live<T>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
     }
 }
-impl Borrow<str> for Live<Account> {
-    fn borrow(&self) -> &str {
-        &self.body.name
-    }
-}
-impl Borrow<str> for Live<CachedToken> {
-    fn borrow(&self) -> &str {
-        &self.body.account
-    }
-}
-impl Borrow<str> for Live<PluginState> {
-    fn borrow(&self) -> &str {
-        &self.body.account
+
+impl<'a, T> IntoIterator for &'a Sorted<T> {
+    type Item = &'a Live<T>;
+    type IntoIter = std::slice::Iter<'a, Live<T>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }
 
@@ -134,10 +170,10 @@ pub(crate) struct Payload {
     pub vv: BTreeMap<DeviceId, u64>,
     /// The greatest stamp in the payload.
     pub max_hlc: Hlc,
-    pub credentials: BTreeSet<Live<Credential>>,
-    pub accounts: BTreeSet<Live<Account>>,
-    pub tokens: BTreeSet<Live<CachedToken>>,
-    pub plugin_states: BTreeSet<Live<PluginState>>,
+    pub credentials: Sorted<Credential>,
+    pub accounts: Sorted<Account>,
+    pub tokens: Sorted<CachedToken>,
+    pub plugin_states: Sorted<PluginState>,
     pub others: BTreeMap<EntryId, OtherLive>,
     pub tombstones: BTreeMap<EntryId, Tombstone>,
     /// Unknown top-level fields.
@@ -523,9 +559,18 @@ fn ours<E: de::Error>(msg: &str) -> E {
 
 /// Decodes a payload from the decrypted buffer.
 pub(crate) fn decode(buf: &[u8]) -> Result<Payload, DecodeError> {
+    // One UTF-8 check over the whole buffer is cheaper than serde_json's check per string.
+    let text = std::str::from_utf8(buf).map_err(|e| {
+        DecodeError::Invalid(format!(
+            "the payload is not UTF-8 text (byte {} of the payload)",
+            e.valid_up_to()
+        ))
+    })?;
     let format = Cell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(buf);
-    let result = PayloadSeed { format: &format }.deserialize(&mut de).and_then(|p| {
+    // A credential takes about 250 bytes of JSON.
+    let capacity = buf.len() / 256;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let result = PayloadSeed { format: &format, capacity }.deserialize(&mut de).and_then(|p| {
         de.end()?;
         Ok(p)
     });
@@ -785,6 +830,8 @@ struct Parts {
 
 struct PayloadSeed<'c> {
     format: &'c Cell<Option<u32>>,
+    /// Expected number of credentials.
+    capacity: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
@@ -827,7 +874,9 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 "recipients" => register = Some(map.next_value::<RegisterDe>()?),
                 "vv" => vv = Some(map.next_value::<VvDe>()?.0),
                 "max_hlc" => max_hlc = Some(map.next_value::<HlcDe>()?.0),
-                "entries" => parts = Some(map.next_value_seed(EntriesSeed)?),
+                "entries" => {
+                    parts = Some(map.next_value_seed(EntriesSeed { capacity: self.capacity })?);
+                }
                 _ => {
                     let value = raw_json(&mut map)?;
                     extra.push((key.0.into_owned(), value));
@@ -901,21 +950,18 @@ fn assemble(header: Header, parts: Parts) -> Result<Payload, &'static str> {
     })
 }
 
-/// Sorts (a no-op pass for files this crate wrote) and checks for duplicates.
-fn into_set<T: Body>(mut v: Vec<Live<T>>, taken: &HashSet<EntryId>) -> Option<BTreeSet<Live<T>>> {
-    if !v.is_sorted_by(|a, b| a.body.key() <= b.body.key()) {
-        v.sort_by(|a, b| a.body.key().cmp(b.body.key()));
-    }
-    if v.windows(2).any(|w| w[0].body.key() == w[1].body.key()) {
-        return None;
-    }
+/// Checks for duplicates (also against ids of other kinds and tombstones) and sorts.
+fn into_set<T: Body>(v: Vec<Live<T>>, taken: &HashSet<EntryId>) -> Option<Sorted<T>> {
     if !taken.is_empty() && v.iter().any(|l| taken.contains(&l.id)) {
         return None;
     }
-    Some(v.into_iter().collect())
+    Sorted::from_vec(v)
 }
 
-struct EntriesSeed;
+struct EntriesSeed {
+    /// Expected number of credentials (from the payload size).
+    capacity: usize,
+}
 impl<'de> DeserializeSeed<'de> for EntriesSeed {
     type Value = Parts;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Parts, D::Error> {
@@ -928,46 +974,15 @@ impl<'de> Visitor<'de> for EntriesSeed {
         f.write_str("a list of entries")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Parts, A::Error> {
-        let mut parts = Parts { max_hlc: Hlc::ZERO, ..Parts::default() };
-        while let Some(entry) = seq.next_element::<ParsedEntry>()? {
-            match entry {
-                ParsedEntry::Credential(l) => {
-                    parts.max_hlc = parts.max_hlc.max(l.hlc);
-                    parts.credentials.push(l);
-                }
-                ParsedEntry::Account(l) => {
-                    parts.max_hlc = parts.max_hlc.max(l.hlc);
-                    parts.accounts.push(l);
-                }
-                ParsedEntry::Token(l) => {
-                    parts.max_hlc = parts.max_hlc.max(l.hlc);
-                    parts.tokens.push(l);
-                }
-                ParsedEntry::PluginState(l) => {
-                    parts.max_hlc = parts.max_hlc.max(l.hlc);
-                    parts.plugin_states.push(l);
-                }
-                ParsedEntry::Other(id, o) => {
-                    parts.max_hlc = parts.max_hlc.max(o.hlc);
-                    parts.others.push((id, o));
-                }
-                ParsedEntry::Tombstone(id, t) => {
-                    parts.max_hlc = parts.max_hlc.max(t.hlc);
-                    parts.tombstones.push((id, t));
-                }
-            }
-        }
+        let mut parts = Parts {
+            credentials: Vec::with_capacity(self.capacity),
+            max_hlc: Hlc::ZERO,
+            ..Parts::default()
+        };
+        // Each entry goes straight into its vector: no intermediate values to move around.
+        while seq.next_element_seed(EntrySeed(&mut parts))?.is_some() {}
         Ok(parts)
     }
-}
-
-enum ParsedEntry {
-    Credential(Live<Credential>),
-    Account(Live<Account>),
-    Token(Live<CachedToken>),
-    PluginState(Live<PluginState>),
-    Other(EntryId, OtherLive),
-    Tombstone(EntryId, Tombstone),
 }
 
 enum ParsedBody {
@@ -1001,15 +1016,23 @@ impl ParsedBody {
     }
 }
 
-impl<'de> de::Deserialize<'de> for ParsedEntry {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ParsedEntry;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an entry")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedEntry, A::Error> {
+/// Parses one entry into [`Parts`].
+struct EntrySeed<'p>(&'p mut Parts);
+
+impl<'de> DeserializeSeed<'de> for EntrySeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an entry")
+    }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                let parts = self.0;
                 let mut id = None;
                 let mut hlc = None;
                 let mut kind: Option<Kind> = None;
@@ -1040,16 +1063,19 @@ impl<'de> de::Deserialize<'de> for ParsedEntry {
                 let id = id.ok_or_else(|| ours("an entry has no id"))?;
                 let hlc = hlc.ok_or_else(|| ours("an entry has no clock stamp"))?;
                 let kind = kind.ok_or_else(|| ours("an entry has no kind"))?;
+                parts.max_hlc = parts.max_hlc.max(hlc);
                 if deleted {
                     // A tombstone: any body is dropped.
-                    return Ok(ParsedEntry::Tombstone(id, Tombstone { hlc, kind, extra }));
+                    parts.tombstones.push((id, Tombstone { hlc, kind, extra }));
+                    return Ok(());
                 }
                 if body.is_none() {
                     if let Some(raw) = raw_body {
                         if let Kind::Other(name) = &kind {
                             let body = RawJson(SecretString::from(Box::<str>::from(raw.get())));
                             let other = OtherBody { kind: name.clone(), body };
-                            return Ok(ParsedEntry::Other(id, OtherLive { hlc, body: other, extra }));
+                            parts.others.push((id, OtherLive { hlc, body: other, extra }));
+                            return Ok(());
                         }
                         let mut de = serde_json::Deserializer::from_str(raw.get());
                         body = ParsedBody::parse(&kind, &mut de)
@@ -1069,18 +1095,16 @@ impl<'de> de::Deserialize<'de> for ParsedEntry {
                     }
                     Ok(Live { id, hlc, body, extra, body_extra })
                 }
-                Ok(match body {
-                    ParsedBody::Credential(b, e) => ParsedEntry::Credential(live(id, hlc, b, extra, e)?),
-                    ParsedBody::Account(b, e) => ParsedEntry::Account(live(id, hlc, b, extra, e)?),
-                    ParsedBody::Token(b, e) => ParsedEntry::Token(live(id, hlc, b, extra, e)?),
+                match body {
+                    ParsedBody::Credential(b, e) => parts.credentials.push(live(id, hlc, b, extra, e)?),
+                    ParsedBody::Account(b, e) => parts.accounts.push(live(id, hlc, b, extra, e)?),
+                    ParsedBody::Token(b, e) => parts.tokens.push(live(id, hlc, b, extra, e)?),
                     ParsedBody::PluginState(b, e) => {
-                        ParsedEntry::PluginState(live(id, hlc, b, extra, e)?)
+                        parts.plugin_states.push(live(id, hlc, b, extra, e)?)
                     }
-                })
+                }
+                Ok(())
             }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 struct BodySeed<'k>(&'k Kind);

@@ -1,6 +1,6 @@
 //! [`Snapshot`]: the decrypted content of a vault, read-only or being modified.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretBox, SecretString};
@@ -10,7 +10,7 @@ use crate::clock::{DeviceId, Hlc, fill_random, now_ms};
 use crate::entry::{Account, Body, CachedToken, Credential, CredentialKey, PluginState};
 use crate::error::{Error, Result};
 use crate::identity::parse_recipient;
-use crate::payload::{BodySer, Live, Payload, SecretBytes, Tombstone};
+use crate::payload::{BodySer, Live, Payload, SecretBytes, Sorted, Tombstone};
 
 /// The decrypted content of the vault, as read or as being modified inside
 /// [`Vault::update`](crate::Vault::update).
@@ -47,22 +47,18 @@ impl fmt::Debug for Snapshot {
 
 /// Access to the set of live entries of one kind.
 pub(crate) trait Stored: Body + BodySer + Sized {
-    fn set_mut(p: &mut Payload) -> &mut BTreeSet<Live<Self>>;
-    fn get<'a>(p: &'a Payload, key: &Self::Key) -> Option<&'a Live<Self>>;
-    fn take(p: &mut Payload, key: &Self::Key) -> Option<Live<Self>>;
+    fn set(p: &Payload) -> &Sorted<Self>;
+    fn set_mut(p: &mut Payload) -> &mut Sorted<Self>;
 }
 
 macro_rules! stored {
     ($t:ty, $field:ident) => {
         impl Stored for $t {
-            fn set_mut(p: &mut Payload) -> &mut BTreeSet<Live<Self>> {
+            fn set(p: &Payload) -> &Sorted<Self> {
+                &p.$field
+            }
+            fn set_mut(p: &mut Payload) -> &mut Sorted<Self> {
                 &mut p.$field
-            }
-            fn get<'a>(p: &'a Payload, key: &Self::Key) -> Option<&'a Live<Self>> {
-                p.$field.get(key)
-            }
-            fn take(p: &mut Payload, key: &Self::Key) -> Option<Live<Self>> {
-                p.$field.take(key)
             }
         }
     };
@@ -92,10 +88,10 @@ impl Snapshot {
                 recipients_hlc: Hlc::ZERO,
                 vv: BTreeMap::new(),
                 max_hlc: Hlc::ZERO,
-                credentials: BTreeSet::new(),
-                accounts: BTreeSet::new(),
-                tokens: BTreeSet::new(),
-                plugin_states: BTreeSet::new(),
+                credentials: Sorted::default(),
+                accounts: Sorted::default(),
+                tokens: Sorted::default(),
+                plugin_states: Sorted::default(),
                 others: BTreeMap::new(),
                 tombstones: BTreeMap::new(),
                 extra: Vec::new(),
@@ -118,11 +114,11 @@ impl Snapshot {
     }
 
     fn get<T: Stored>(&self, key: &T::Key) -> Option<&T> {
-        T::get(&self.payload, key).map(|live| &live.body)
+        T::set(&self.payload).get(key).map(|live| &live.body)
     }
 
     fn put<T: Stored>(&mut self, body: T) {
-        if let Some(old) = T::get(&self.payload, body.key()) {
+        if let Some(old) = T::set(&self.payload).get(body.key()) {
             if old.body.same(&body) {
                 return;
             }
@@ -135,7 +131,7 @@ impl Snapshot {
     }
 
     fn remove<T: Stored>(&mut self, key: &T::Key) -> bool {
-        let Some(old) = T::take(&mut self.payload, key) else {
+        let Some(old) = T::set_mut(&mut self.payload).take(key) else {
             return false;
         };
         let hlc = self.stamp();

@@ -198,7 +198,7 @@ fn payloads_that_are_not_vaults() {
     refused_with_payload(b"[1,2,3]", corrupt_starting("the payload has a missing or wrong-typed value"));
     refused_with_payload(b"not json", corrupt_starting("the payload is not valid JSON"));
     refused_with_payload(b"", corrupt_starting("the payload ends early"));
-    refused_with_payload(&[0xff, 0xfe, 0x22], corrupt_starting("the payload is not valid JSON"));
+    refused_with_payload(&[0x22, 0xff, 0xfe, 0x22], corrupt("the payload is not UTF-8 text (byte 1 of the payload)"));
     refused_with_payload(
         br#"{"format":1,"vault_id":"hunter2-is-not-hex"}"#,
         corrupt_starting("an id is not 32 hexadecimal characters"),

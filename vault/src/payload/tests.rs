@@ -305,3 +305,4 @@ fn embeddable_json() {
     assert!(!is_embeddable_json(""));
     assert!(!is_embeddable_json("{}{}"));
 }
+
