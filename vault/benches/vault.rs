@@ -42,10 +42,16 @@ fn fixture(n: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let identity_file = dir.path().join("identity.txt");
     Identity::generate().write_new(&identity_file).unwrap();
-    let location =
-        Location { file: dir.path().join("vault/vault.age"), state_dir: dir.path().join("state") };
+    let location = Location {
+        file: dir.path().join("vault/vault.age"),
+        state_dir: dir.path().join("state"),
+    };
     let device = DeviceId::load_or_create(&location.state_dir).unwrap();
-    let vault = Vault::new(location, Identity::from_file(&identity_file).unwrap(), device);
+    let vault = Vault::new(
+        location,
+        Identity::from_file(&identity_file).unwrap(),
+        device,
+    );
     vault
         .update(|s| {
             for i in 0..n {
@@ -54,7 +60,11 @@ fn fixture(n: usize) -> Fixture {
             Ok::<_, keyhelm_vault::Error>(())
         })
         .unwrap();
-    Fixture { _dir: dir, vault, identity_file }
+    Fixture {
+        _dir: dir,
+        vault,
+        identity_file,
+    }
 }
 
 fn read(c: &mut Criterion) {
@@ -63,22 +73,33 @@ fn read(c: &mut Criterion) {
         let f = fixture(n);
         let size = std::fs::metadata(&f.vault.location().file).unwrap().len();
         let wanted = key(n / 2);
-        group.bench_with_input(BenchmarkId::new("open_decrypt_parse_find", format!("{n} ({size} B)")), &n, |b, _| {
-            b.iter(|| {
-                let s = f.vault.read().unwrap();
-                let found = s.credential(&wanted).map(|c| c.password.is_some());
-                black_box(found.unwrap())
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("open_decrypt_parse_find", format!("{n} ({size} B)")),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    let s = f.vault.read().unwrap();
+                    let found = s.credential(&wanted).map(|c| c.password.is_some());
+                    black_box(found.unwrap())
+                })
+            },
+        );
         // The same, finding the entry by scanning every credential (git's matching rules,
         // where the request lacks a username or path, need a scan).
-        group.bench_with_input(BenchmarkId::new("open_decrypt_parse_scan", n), &n, |b, _| {
-            b.iter(|| {
-                let s = f.vault.read().unwrap();
-                let found = s.credentials().find(|c| c.key.host == wanted.host).is_some();
-                black_box(found)
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("open_decrypt_parse_scan", n),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    let s = f.vault.read().unwrap();
+                    let found = s
+                        .credentials()
+                        .find(|c| c.key.host == wanted.host)
+                        .is_some();
+                    black_box(found)
+                })
+            },
+        );
         // Baseline: age alone (read the file and decrypt it), without locking or parsing.
         let identities = age::IdentityFile::from_file(f.identity_file.display().to_string())
             .unwrap()
@@ -88,7 +109,9 @@ fn read(c: &mut Criterion) {
             b.iter(|| {
                 let bytes = std::fs::read(&f.vault.location().file).unwrap();
                 let d = age::Decryptor::new_buffered(&bytes[..]).unwrap();
-                let mut r = d.decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity)).unwrap();
+                let mut r = d
+                    .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+                    .unwrap();
                 let mut out = Vec::with_capacity(bytes.len());
                 r.read_to_end(&mut out).unwrap();
                 black_box(out.len())
@@ -106,7 +129,9 @@ fn read(c: &mut Criterion) {
 
 fn update(c: &mut Criterion) {
     let mut group = c.benchmark_group("update");
-    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(8));
     for n in [1usize, 100, 1_000, 10_000] {
         let f = fixture(n);
         let mut generation = 0;

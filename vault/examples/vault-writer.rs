@@ -40,7 +40,10 @@ fn run(
     count: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let count: u64 = count.parse()?;
-    let location = Location { file: PathBuf::from(file), state_dir: PathBuf::from(state_dir) };
+    let location = Location {
+        file: PathBuf::from(file),
+        state_dir: PathBuf::from(state_dir),
+    };
     let identity = Identity::from_file(identity.as_ref())?;
     let device = DeviceId::load_or_create(&location.state_dir)?;
     let vault = Vault::new(location, identity, device);

@@ -36,7 +36,9 @@ impl DeviceId {
             .tempfile_in(state_dir)
             .map_err(|e| Error::io("cannot create a temporary file in", state_dir, e))?;
         writeln!(tmp, "{id}").map_err(|e| Error::io("cannot write", tmp.path(), e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io("cannot write", tmp.path(), e))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("cannot write", tmp.path(), e))?;
         match tmp.persist_noclobber(&path) {
             Ok(_) => {
                 fsutil::sync_dir(state_dir)?;
@@ -67,10 +69,14 @@ fn read_device_id(path: &Path) -> Result<DeviceId> {
     std::fs::File::open(path)
         .and_then(|f| f.take(256).read_to_string(&mut text))
         .map_err(|e| match e.kind() {
-            ErrorKind::InvalidData => Error::InvalidDeviceId { path: path.to_path_buf() },
+            ErrorKind::InvalidData => Error::InvalidDeviceId {
+                path: path.to_path_buf(),
+            },
             _ => Error::io("cannot read", path, e),
         })?;
-    text.trim().parse().map_err(|_| Error::InvalidDeviceId { path: path.to_path_buf() })
+    text.trim().parse().map_err(|_| Error::InvalidDeviceId {
+        path: path.to_path_buf(),
+    })
 }
 
 impl fmt::Display for DeviceId {
@@ -109,19 +115,35 @@ pub struct Hlc {
 
 impl Hlc {
     /// The smallest stamp; every real stamp is greater.
-    pub const ZERO: Hlc = Hlc { wall_ms: 0, counter: 0, device: DeviceId([0; 16]) };
+    pub const ZERO: Hlc = Hlc {
+        wall_ms: 0,
+        counter: 0,
+        device: DeviceId([0; 16]),
+    };
 
     /// The stamp for a local write by `device` at wall-clock time `now_ms`, given the greatest
     /// stamp seen so far (`max`). The result is greater than `max` even when this device's
     /// clock is behind: it takes `max(now_ms, max.wall_ms)` and, on a tie, counts up.
     pub fn next(max: Hlc, now_ms: u64, device: DeviceId) -> Hlc {
         if now_ms > max.wall_ms {
-            return Hlc { wall_ms: now_ms, counter: 0, device };
+            return Hlc {
+                wall_ms: now_ms,
+                counter: 0,
+                device,
+            };
         }
         match max.counter.checked_add(1) {
-            Some(counter) => Hlc { wall_ms: max.wall_ms, counter, device },
+            Some(counter) => Hlc {
+                wall_ms: max.wall_ms,
+                counter,
+                device,
+            },
             // 4 billion writes within one millisecond: move to the next millisecond.
-            None => Hlc { wall_ms: max.wall_ms.saturating_add(1), counter: 0, device },
+            None => Hlc {
+                wall_ms: max.wall_ms.saturating_add(1),
+                counter: 0,
+                device,
+            },
         }
     }
 }
@@ -179,13 +201,29 @@ impl Utc {
 
     /// `2026-11-23T11:26:00Z`, the form age-keygen writes in `# created:` lines.
     pub(crate) fn rfc3339_seconds(&self) -> String {
-        let Utc { year, month, day, hour, minute, second, milli: _ } = *self;
+        let Utc {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            milli: _,
+        } = *self;
         format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
     }
 
     /// `20261123T112600.123Z`: sorts like the time it names.
     pub(crate) fn compact_millis(&self) -> String {
-        let Utc { year, month, day, hour, minute, second, milli } = *self;
+        let Utc {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            milli,
+        } = *self;
         format!("{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}.{milli:03}Z")
     }
 }
@@ -199,34 +237,75 @@ mod tests {
 
     #[test]
     fn next_uses_the_wall_clock_when_it_is_ahead() {
-        let max = Hlc { wall_ms: 1_000, counter: 7, device: B };
-        assert_eq!(Hlc::next(max, 2_000, A), Hlc { wall_ms: 2_000, counter: 0, device: A });
+        let max = Hlc {
+            wall_ms: 1_000,
+            counter: 7,
+            device: B,
+        };
+        assert_eq!(
+            Hlc::next(max, 2_000, A),
+            Hlc {
+                wall_ms: 2_000,
+                counter: 0,
+                device: A
+            }
+        );
     }
 
     #[test]
     fn next_counts_up_when_the_wall_clock_is_behind_or_equal() {
-        let max = Hlc { wall_ms: 5_000, counter: 7, device: B };
+        let max = Hlc {
+            wall_ms: 5_000,
+            counter: 7,
+            device: B,
+        };
         let behind = Hlc::next(max, 1_000, A);
-        assert_eq!(behind, Hlc { wall_ms: 5_000, counter: 8, device: A });
+        assert_eq!(
+            behind,
+            Hlc {
+                wall_ms: 5_000,
+                counter: 8,
+                device: A
+            }
+        );
         assert!(behind > max);
         let equal = Hlc::next(max, 5_000, A);
         assert!(equal > max);
         // Greater even than a stamp of a device id that sorts after ours.
-        let max = Hlc { wall_ms: 5_000, counter: 7, device: DeviceId([0xff; 16]) };
+        let max = Hlc {
+            wall_ms: 5_000,
+            counter: 7,
+            device: DeviceId([0xff; 16]),
+        };
         assert!(Hlc::next(max, 0, DeviceId([0; 16])) > max);
     }
 
     #[test]
     fn next_survives_counter_overflow() {
-        let max = Hlc { wall_ms: 5_000, counter: u32::MAX, device: B };
+        let max = Hlc {
+            wall_ms: 5_000,
+            counter: u32::MAX,
+            device: B,
+        };
         let next = Hlc::next(max, 0, A);
-        assert_eq!(next, Hlc { wall_ms: 5_001, counter: 0, device: A });
+        assert_eq!(
+            next,
+            Hlc {
+                wall_ms: 5_001,
+                counter: 0,
+                device: A
+            }
+        );
         assert!(next > max);
     }
 
     #[test]
     fn order_is_wall_then_counter_then_device() {
-        let s = |wall_ms, counter, device| Hlc { wall_ms, counter, device };
+        let s = |wall_ms, counter, device| Hlc {
+            wall_ms,
+            counter,
+            device,
+        };
         assert!(s(1, 9, B) < s(2, 0, A));
         assert!(s(1, 1, B) < s(1, 2, A));
         assert!(s(1, 1, A) < s(1, 1, B));
@@ -234,11 +313,17 @@ mod tests {
 
     #[test]
     fn device_id_text_round_trip() {
-        let id = DeviceId([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0, 1, 2, 3, 4, 5, 6, 7]);
+        let id = DeviceId([
+            0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0, 1, 2, 3, 4, 5, 6, 7,
+        ]);
         assert_eq!(id.to_string(), "0123456789abcdef0001020304050607");
         assert_eq!(id.to_string().parse::<DeviceId>(), Ok(id));
         assert!("0123".parse::<DeviceId>().is_err());
-        assert!("zz23456789abcdef0001020304050607".parse::<DeviceId>().is_err());
+        assert!(
+            "zz23456789abcdef0001020304050607"
+                .parse::<DeviceId>()
+                .is_err()
+        );
         assert_eq!(
             ParseDeviceIdError.to_string(),
             "a device id is 32 hexadecimal characters"
@@ -267,8 +352,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().to_path_buf();
         let ids: Vec<DeviceId> = std::thread::scope(|s| {
-            let handles: Vec<_> =
-                (0..8).map(|_| s.spawn(|| DeviceId::load_or_create(&state).unwrap())).collect();
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| DeviceId::load_or_create(&state).unwrap()))
+                .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(ids.iter().all(|id| *id == ids[0]));
@@ -286,12 +372,21 @@ mod tests {
 
     #[test]
     fn calendar_conversion() {
-        assert_eq!(Utc::from_unix_ms(0).rfc3339_seconds(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Utc::from_unix_ms(0).rfc3339_seconds(),
+            "1970-01-01T00:00:00Z"
+        );
         // 2024-02-29T23:59:59.999Z (a leap day).
         let t = Utc::from_unix_ms(1_709_251_199_999);
         assert_eq!(t.rfc3339_seconds(), "2024-02-29T23:59:59Z");
         assert_eq!(t.compact_millis(), "20240229T235959.999Z");
-        assert_eq!(Utc::from_unix_ms(951_782_400_000).rfc3339_seconds(), "2000-02-29T00:00:00Z");
-        assert_eq!(Utc::from_unix_ms(4_102_444_800_000).rfc3339_seconds(), "2100-01-01T00:00:00Z");
+        assert_eq!(
+            Utc::from_unix_ms(951_782_400_000).rfc3339_seconds(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            Utc::from_unix_ms(4_102_444_800_000).rfc3339_seconds(),
+            "2100-01-01T00:00:00Z"
+        );
     }
 }

@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 
 /// The key of a stored credential, the way git keys credentials. `None` = attribute absent,
 /// which is distinct from `Some("")`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
+)]
 pub struct CredentialKey {
     pub protocol: String,
     /// Host including the port (`example.com:8443`); may be empty (`cert` protocol).
@@ -126,7 +128,12 @@ impl EntryId {
     /// The id of a stored credential: its protocol, host, path and username; an absent
     /// attribute and an empty one give different ids.
     pub(crate) fn of_credential(key: &CredentialKey) -> EntryId {
-        let CredentialKey { protocol, host, path, username } = key;
+        let CredentialKey {
+            protocol,
+            host,
+            path,
+            username,
+        } = key;
         let mut hasher = Self::start(Kind::Credential.as_str());
         put_str(&mut hasher, protocol);
         put_str(&mut hasher, host);
@@ -217,7 +224,14 @@ impl Body for Account {
         EntryId::of_named(&Self::KIND, &self.name)
     }
     fn same(&self, other: &Self) -> bool {
-        let Account { name, provider, url, matches, settings, secrets } = self;
+        let Account {
+            name,
+            provider,
+            url,
+            matches,
+            settings,
+            secrets,
+        } = self;
         *name == other.name
             && *provider == other.provider
             && *url == other.url
@@ -241,8 +255,15 @@ impl Body for CachedToken {
         EntryId::of_named(&Self::KIND, &self.account)
     }
     fn same(&self, other: &Self) -> bool {
-        let CachedToken { account, secret, username, authtype, expires_at, obtained_at, info } =
-            self;
+        let CachedToken {
+            account,
+            secret,
+            username,
+            authtype,
+            expires_at,
+            obtained_at,
+            info,
+        } = self;
         *account == other.account
             && same_secret(secret, &other.secret)
             && *username == other.username
@@ -298,8 +319,18 @@ mod tests {
 
     #[test]
     fn the_encoding_is_unambiguous_across_field_boundaries() {
-        let a = CredentialKey { protocol: "ab".into(), host: "c".into(), path: None, username: None };
-        let b = CredentialKey { protocol: "a".into(), host: "bc".into(), path: None, username: None };
+        let a = CredentialKey {
+            protocol: "ab".into(),
+            host: "c".into(),
+            path: None,
+            username: None,
+        };
+        let b = CredentialKey {
+            protocol: "a".into(),
+            host: "bc".into(),
+            path: None,
+            username: None,
+        };
         assert_ne!(EntryId::of_credential(&a), EntryId::of_credential(&b));
         // The same name under different kinds.
         assert_ne!(

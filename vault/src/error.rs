@@ -24,7 +24,11 @@ pub enum Error {
         "the vault {} uses format {found}, and this keyhelm reads formats up to {supported}",
         path.display()
     )]
-    UnsupportedFormat { path: PathBuf, found: u32, supported: u32 },
+    UnsupportedFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     /// A recipient string could not be parsed.
     #[error("invalid recipient '{0}'")]
     InvalidRecipient(String),
@@ -73,7 +77,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { op, path: path.into(), source }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 
@@ -97,18 +105,31 @@ mod tests {
                  device's identity",
             ),
             (
-                Error::Corrupt { path: p(), reason: "the file is truncated".into() },
+                Error::Corrupt {
+                    path: p(),
+                    reason: "the file is truncated".into(),
+                },
                 "the vault /home/u/.local/share/keyhelm/vault.age is damaged: the file is \
                  truncated",
             ),
             (
-                Error::UnsupportedFormat { path: p(), found: 2, supported: 1 },
+                Error::UnsupportedFormat {
+                    path: p(),
+                    found: 2,
+                    supported: 1,
+                },
                 "the vault /home/u/.local/share/keyhelm/vault.age uses format 2, and this \
                  keyhelm reads formats up to 1",
             ),
-            (Error::InvalidRecipient("foobar".into()), "invalid recipient 'foobar'"),
             (
-                Error::Identity { path: "/k/id.txt".into(), reason: "line 3 is not an age identity".into() },
+                Error::InvalidRecipient("foobar".into()),
+                "invalid recipient 'foobar'",
+            ),
+            (
+                Error::Identity {
+                    path: "/k/id.txt".into(),
+                    reason: "line 3 is not an age identity".into(),
+                },
                 "the identity file /k/id.txt is not usable: line 3 is not an age identity",
             ),
             (
@@ -124,21 +145,30 @@ mod tests {
                 "there is already a vault at /home/u/.local/share/keyhelm/vault.age",
             ),
             (
-                Error::InvalidDeviceId { path: "/s/device-id".into() },
+                Error::InvalidDeviceId {
+                    path: "/s/device-id".into(),
+                },
                 "the device id file /s/device-id is damaged (expected 32 hexadecimal characters)",
             ),
             (Error::NoRecipients, "a vault needs at least one recipient"),
             (
-                Error::WouldLockOut { public: "age1xyz".into() },
+                Error::WouldLockOut {
+                    public: "age1xyz".into(),
+                },
                 "refusing to write a vault that this device cannot read: its key age1xyz is not \
                  among the recipients",
             ),
             (
-                Error::DifferentVaults { ours: "aa".into(), theirs: "bb".into() },
+                Error::DifferentVaults {
+                    ours: "aa".into(),
+                    theirs: "bb".into(),
+                },
                 "cannot merge two different vaults (ids aa and bb)",
             ),
             (
-                Error::Encrypt { reason: "incompatible recipients".into() },
+                Error::Encrypt {
+                    reason: "incompatible recipients".into(),
+                },
                 "cannot encrypt the vault: incompatible recipients",
             ),
             (

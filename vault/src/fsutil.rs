@@ -14,7 +14,9 @@ pub(crate) fn create_private_dir_all(dir: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|e| Error::io("cannot create the folder", dir, e))
+    builder
+        .create(dir)
+        .map_err(|e| Error::io("cannot create the folder", dir, e))
 }
 
 /// Options for a private (0600) file.

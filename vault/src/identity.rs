@@ -30,7 +30,9 @@ enum Keys {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("public", &self.public()).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("public", &self.public())
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,7 +41,10 @@ impl Identity {
     pub fn generate() -> Identity {
         let key = age::x25519::Identity::generate();
         let public = key.to_public().to_string();
-        Identity { keys: Keys::X25519(vec![key]), public }
+        Identity {
+            keys: Keys::X25519(vec![key]),
+            public,
+        }
     }
 
     /// Reads an identity file (`AGE-SECRET-KEY-1...` lines, comments allowed; or an
@@ -51,7 +56,10 @@ impl Identity {
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io("cannot read", path, e))?;
         if bytes.len() as u64 > MAX_IDENTITY_FILE {
-            return Err(identity_error(path, "it is larger than 1 MiB, too large for a key file"));
+            return Err(identity_error(
+                path,
+                "it is larger than 1 MiB, too large for a key file",
+            ));
         }
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| identity_error(path, "it is not a text file (not valid UTF-8)"))?;
@@ -64,10 +72,14 @@ impl Identity {
     }
 
     fn parse(text: &str, path: &Path) -> Result<Identity> {
-        let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'));
         match first {
-            Some(line) if line.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
-                || line.starts_with("-----BEGIN RSA PRIVATE KEY-----") =>
+            Some(line)
+                if line.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
+                    || line.starts_with("-----BEGIN RSA PRIVATE KEY-----") =>
             {
                 Self::parse_ssh(text, path)
             }
@@ -113,7 +125,10 @@ impl Identity {
             return Err(identity_error(path, "it contains no identity"));
         };
         let public = first.to_public().to_string();
-        Ok(Identity { keys: Keys::X25519(keys), public })
+        Ok(Identity {
+            keys: Keys::X25519(keys),
+            public,
+        })
     }
 
     fn parse_ssh(text: &str, path: &Path) -> Result<Identity> {
@@ -146,7 +161,10 @@ impl Identity {
         let public = age::ssh::Recipient::try_from(key.clone())
             .map_err(|_| identity_error(path, "the SSH key's public half is not usable"))?
             .to_string();
-        Ok(Identity { keys: Keys::Ssh(Box::new(key)), public })
+        Ok(Identity {
+            keys: Keys::Ssh(Box::new(key)),
+            public,
+        })
     }
 
     /// Writes the identity to `path` with mode 0600 (created exclusively; an existing file is an
@@ -159,7 +177,8 @@ impl Identity {
                 "only age identities can be written; an SSH key stays in its own file",
             ));
         };
-        let mut text = Zeroizing::new(String::with_capacity(160 * keys.len()));
+        // Room for every line up front: a reallocation would leave a copy of a key behind.
+        let mut text = Zeroizing::new(String::with_capacity(256 * keys.len()));
         let created = Utc::from_unix_ms(now_ms()).rfc3339_seconds();
         for key in keys {
             text.push_str("# created: ");
@@ -207,7 +226,10 @@ impl Identity {
 }
 
 fn identity_error(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Identity { path: path.to_path_buf(), reason: reason.into() }
+    Error::Identity {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 /// A parsed recipient: the key age encrypts to, and its canonical text.
@@ -221,12 +243,18 @@ pub(crate) fn parse_recipient(s: &str) -> Result<Recipient> {
     let s = s.trim();
     if s.starts_with("age1") {
         if let Ok(key) = age::x25519::Recipient::from_str(s) {
-            return Ok(Recipient { text: key.to_string(), key: Box::new(key) });
+            return Ok(Recipient {
+                text: key.to_string(),
+                key: Box::new(key),
+            });
         }
-    } else if s.starts_with("ssh-") {
-        if let Ok(key) = age::ssh::Recipient::from_str(s) {
-            return Ok(Recipient { text: key.to_string(), key: Box::new(key) });
-        }
+    } else if s.starts_with("ssh-")
+        && let Ok(key) = age::ssh::Recipient::from_str(s)
+    {
+        return Ok(Recipient {
+            text: key.to_string(),
+            key: Box::new(key),
+        });
     }
     Err(Error::InvalidRecipient(echo_safe(s)))
 }
@@ -242,7 +270,9 @@ pub fn normalize_recipient(s: &str) -> Result<String> {
 /// echoed, but a secret key pasted by mistake is not.
 fn echo_safe(s: &str) -> String {
     let upper = s.to_ascii_uppercase();
-    if upper.contains("SECRET-KEY") || upper.contains("PRIVATE KEY") || upper.contains("AGE-PLUGIN-")
+    if upper.contains("SECRET-KEY")
+        || upper.contains("PRIVATE KEY")
+        || upper.contains("AGE-PLUGIN-")
     {
         "(a secret key, not a recipient: give its public key instead)".to_string()
     } else {
@@ -315,7 +345,10 @@ mod tests {
         );
         let id = Identity::from_file(&write(dir.path(), "k", &text)).unwrap();
         assert_eq!(id.public(), a.to_public().to_string());
-        assert_eq!(id.publics(), vec![a.to_public().to_string(), b.to_public().to_string()]);
+        assert_eq!(
+            id.publics(),
+            vec![a.to_public().to_string(), b.to_public().to_string()]
+        );
         assert_eq!(id.for_decryption().len(), 2);
     }
 
@@ -330,7 +363,11 @@ mod tests {
         let last = damaged.pop().unwrap();
         damaged.push(if last == 'Q' { 'P' } else { 'Q' });
         let cases = [
-            (format!("# c\n\n{damaged}\n"), "line 3 holds a damaged age secret key", &damaged),
+            (
+                format!("# c\n\n{damaged}\n"),
+                "line 3 holds a damaged age secret key",
+                &damaged,
+            ),
             (
                 format!("# c\n{secret}\npassword=hunter2-secret\n"),
                 "line 3 is not an age identity (expected AGE-SECRET-KEY-1...)",
@@ -341,7 +378,11 @@ mod tests {
                 "line 1 is an age plugin identity, which keyhelm does not support",
                 &"YUBIKEY-1QQQQQQ".to_string(),
             ),
-            ("# only comments\n\n".to_string(), "it contains no identity", &"only".to_string()),
+            (
+                "# only comments\n\n".to_string(),
+                "it contains no identity",
+                &"only".to_string(),
+            ),
         ];
         for (text, expected, hidden) in cases {
             let path = write(dir.path(), "bad", &text);
@@ -397,7 +438,16 @@ mod tests {
     fn ssh_keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> std::path::PathBuf {
         let path = dir.join(name);
         let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", kind, "-C", "alice@example", "-N", passphrase, "-f"])
+            .args([
+                "-q",
+                "-t",
+                kind,
+                "-C",
+                "alice@example",
+                "-N",
+                passphrase,
+                "-f",
+            ])
             .arg(&path)
             .status()
             .expect("ssh-keygen is installed");
@@ -447,7 +497,10 @@ mod tests {
     fn recipients_are_normalized_and_secrets_never_echoed() {
         let key = age::x25519::Identity::generate();
         let public = key.to_public().to_string();
-        assert_eq!(normalize_recipient(&format!("  {public}\n")).unwrap(), public);
+        assert_eq!(
+            normalize_recipient(&format!("  {public}\n")).unwrap(),
+            public
+        );
         let err = normalize_recipient("foobar").unwrap_err();
         assert_eq!(err.to_string(), "invalid recipient 'foobar'");
         let secret = key.to_string();

@@ -180,13 +180,27 @@ fn implode(p: &mut Payload, map: BTreeMap<EntryId, Version>) {
 
 /// Every entry of `p`, by reference.
 fn versions(p: &Payload) -> impl Iterator<Item = (EntryId, VersionRef<'_>)> + '_ {
-    let credentials = p.credentials.iter().map(|l| (l.id, VersionRef::Credential(l)));
+    let credentials = p
+        .credentials
+        .iter()
+        .map(|l| (l.id, VersionRef::Credential(l)));
     let accounts = p.accounts.iter().map(|l| (l.id, VersionRef::Account(l)));
     let tokens = p.tokens.iter().map(|l| (l.id, VersionRef::Token(l)));
-    let states = p.plugin_states.iter().map(|l| (l.id, VersionRef::PluginState(l)));
+    let states = p
+        .plugin_states
+        .iter()
+        .map(|l| (l.id, VersionRef::PluginState(l)));
     let others = p.others.iter().map(|(id, o)| (*id, VersionRef::Other(o)));
-    let dead = p.tombstones.iter().map(|(id, t)| (*id, VersionRef::Dead(t)));
-    credentials.chain(accounts).chain(tokens).chain(states).chain(others).chain(dead)
+    let dead = p
+        .tombstones
+        .iter()
+        .map(|(id, t)| (*id, VersionRef::Dead(t)));
+    credentials
+        .chain(accounts)
+        .chain(tokens)
+        .chain(states)
+        .chain(others)
+        .chain(dead)
 }
 
 /// Merges `theirs` into `ours`; returns whether `ours` changed.
@@ -201,7 +215,11 @@ pub(crate) fn merge_payload(ours: &mut Payload, theirs: &Payload) -> Result<bool
 
     // The recipients register, with the vault secret that belongs to it.
     let register = |p: &Payload| {
-        (p.recipients_hlc, p.recipients.clone(), p.vault_secret.expose_secret().0)
+        (
+            p.recipients_hlc,
+            p.recipients.clone(),
+            p.vault_secret.expose_secret().0,
+        )
     };
     if register(theirs) > register(ours) {
         ours.recipients = theirs.recipients.clone();

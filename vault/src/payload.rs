@@ -20,7 +20,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::FORMAT_VERSION;
 use crate::clock::{DeviceId, Hlc};
-use crate::entry::{Account, Body, CachedToken, Credential, CredentialKey, EntryId, Kind, PluginState};
+use crate::entry::{
+    Account, Body, CachedToken, Credential, CredentialKey, EntryId, Kind, PluginState,
+};
 
 /// Raw JSON text of a field or body this build does not know (written by a newer keyhelm).
 /// Treated as secret: it may hold one.
@@ -55,7 +57,13 @@ pub(crate) struct Live<T> {
 
 impl<T: Body> Live<T> {
     pub(crate) fn new(body: T, hlc: Hlc) -> Live<T> {
-        Live { id: body.id(), hlc, body, extra: Vec::new(), body_extra: Vec::new() }
+        Live {
+            id: body.id(),
+            hlc,
+            body,
+            extra: Vec::new(),
+            body_extra: Vec::new(),
+        }
     }
 }
 
@@ -191,7 +199,9 @@ pub(crate) struct ZeroizingWriter {
 
 impl ZeroizingWriter {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        ZeroizingWriter { buf: Zeroizing::new(Vec::with_capacity(capacity)) }
+        ZeroizingWriter {
+            buf: Zeroizing::new(Vec::with_capacity(capacity)),
+        }
     }
 
     pub(crate) fn into_inner(self) -> Zeroizing<Vec<u8>> {
@@ -261,7 +271,11 @@ impl Serialize for SecretHex32<'_> {
 struct HlcSer<'a>(&'a Hlc);
 impl Serialize for HlcSer<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Hlc { wall_ms, counter, device } = self.0;
+        let Hlc {
+            wall_ms,
+            counter,
+            device,
+        } = self.0;
         let mut seq = s.serialize_seq(Some(3))?;
         seq.serialize_element(wall_ms)?;
         seq.serialize_element(counter)?;
@@ -378,7 +392,13 @@ impl Serialize for EntriesSer<'_> {
 struct LiveSer<'a, T>(&'a Live<T>);
 impl<T: Body + BodySer> Serialize for LiveSer<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Live { id, hlc, body, extra, body_extra } = self.0;
+        let Live {
+            id,
+            hlc,
+            body,
+            extra,
+            body_extra,
+        } = self.0;
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("id", &Hex16(&id.0))?;
         map.serialize_entry("hlc", &HlcSer(hlc))?;
@@ -392,7 +412,11 @@ impl<T: Body + BodySer> Serialize for LiveSer<'_, T> {
 struct OtherSer<'a>(&'a EntryId, &'a OtherLive);
 impl Serialize for OtherSer<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let OtherLive { hlc, body: OtherBody { kind, body }, extra } = self.1;
+        let OtherLive {
+            hlc,
+            body: OtherBody { kind, body },
+            extra,
+        } = self.1;
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("id", &Hex16(&self.0.0))?;
         map.serialize_entry("hlc", &HlcSer(hlc))?;
@@ -435,7 +459,13 @@ impl<T: BodySer> Serialize for BodyWithExtra<'_, T> {
 impl BodySer for Credential {
     fn write_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
         let Credential {
-            key: CredentialKey { protocol, host, path, username },
+            key:
+                CredentialKey {
+                    protocol,
+                    host,
+                    path,
+                    username,
+                },
             password,
             password_expiry_utc,
             oauth_refresh_token,
@@ -483,7 +513,14 @@ impl Serialize for SecretMapSer<'_> {
 
 impl BodySer for Account {
     fn write_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        let Account { name, provider, url, matches, settings, secrets } = self;
+        let Account {
+            name,
+            provider,
+            url,
+            matches,
+            settings,
+            secrets,
+        } = self;
         map.serialize_entry("name", name)?;
         map.serialize_entry("provider", provider)?;
         map.serialize_entry("url", url)?;
@@ -496,8 +533,15 @@ impl BodySer for Account {
 
 impl BodySer for CachedToken {
     fn write_fields<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
-        let CachedToken { account, secret, username, authtype, expires_at, obtained_at, info } =
-            self;
+        let CachedToken {
+            account,
+            secret,
+            username,
+            authtype,
+            expires_at,
+            obtained_at,
+            info,
+        } = self;
         map.serialize_entry("account", account)?;
         map.serialize_entry("secret", &Secret(secret))?;
         if let Some(username) = username {
@@ -570,7 +614,12 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Payload, DecodeError> {
     // A credential takes about 250 bytes of JSON.
     let capacity = buf.len() / 256;
     let mut de = serde_json::Deserializer::from_str(text);
-    let result = PayloadSeed { format: &format, capacity }.deserialize(&mut de).and_then(|p| {
+    let result = PayloadSeed {
+        format: &format,
+        capacity,
+    }
+    .deserialize(&mut de)
+    .and_then(|p| {
         de.end()?;
         Ok(p)
     });
@@ -600,7 +649,9 @@ pub(crate) fn safe_reason(e: &serde_json::Error) -> String {
         return format!("{ours} ({position})");
     }
     match e.classify() {
-        serde_json::error::Category::Syntax => format!("the payload is not valid JSON ({position})"),
+        serde_json::error::Category::Syntax => {
+            format!("the payload is not valid JSON ({position})")
+        }
         serde_json::error::Category::Eof => format!("the payload ends early ({position})"),
         serde_json::error::Category::Data => {
             format!("the payload has a missing or wrong-typed value ({position})")
@@ -639,7 +690,9 @@ fn format_only(buf: &[u8]) -> Option<u32> {
         }
     }
     let mut de = serde_json::Deserializer::from_slice(buf);
-    de::Deserialize::deserialize(&mut de).ok().and_then(|FormatOnly(f)| f)
+    de::Deserialize::deserialize(&mut de)
+        .ok()
+        .and_then(|FormatOnly(f)| f)
 }
 
 /// A map key: borrowed from the buffer when it needs no unescaping.
@@ -756,7 +809,11 @@ impl<'de> de::Deserialize<'de> for HlcDe {
                 if seq.next_element::<IgnoredAny>()?.is_some() {
                     return Err(bad());
                 }
-                Ok(HlcDe(Hlc { wall_ms, counter, device: DeviceId(device.0) }))
+                Ok(HlcDe(Hlc {
+                    wall_ms,
+                    counter,
+                    device: DeviceId(device.0),
+                }))
             }
         }
         d.deserialize_seq(V)
@@ -805,8 +862,10 @@ impl<'de> de::Deserialize<'de> for VvDe {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<VvDe, A::Error> {
                 let mut vv = BTreeMap::new();
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let device: DeviceId =
-                        key.0.parse().map_err(|_| ours("a version vector key is not a device id"))?;
+                    let device: DeviceId = key
+                        .0
+                        .parse()
+                        .map_err(|_| ours("a version vector key is not a device id"))?;
                     vv.insert(device, map.next_value::<u64>()?);
                 }
                 Ok(VvDe(vv))
@@ -875,7 +934,9 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 "vv" => vv = Some(map.next_value::<VvDe>()?.0),
                 "max_hlc" => max_hlc = Some(map.next_value::<HlcDe>()?.0),
                 "entries" => {
-                    parts = Some(map.next_value_seed(EntriesSeed { capacity: self.capacity })?);
+                    parts = Some(map.next_value_seed(EntriesSeed {
+                        capacity: self.capacity,
+                    })?);
                 }
                 _ => {
                     let value = raw_json(&mut map)?;
@@ -895,10 +956,18 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
         let max_hlc = max_hlc.ok_or_else(|| missing("max_hlc"))?;
         let parts = parts.ok_or_else(|| missing("entries"))?;
         assemble(
-            Header { vault_id, vault_secret, recipients, recipients_hlc, vv, max_hlc, extra },
+            Header {
+                vault_id,
+                vault_secret,
+                recipients,
+                recipients_hlc,
+                vv,
+                max_hlc,
+                extra,
+            },
             parts,
         )
-        .map_err(|msg| ours(msg))
+        .map_err(ours)
     }
 }
 
@@ -915,7 +984,15 @@ struct Header {
 /// Builds the sets, checking that every id appears once.
 fn assemble(header: Header, parts: Parts) -> Result<Payload, &'static str> {
     const DUPLICATE: &str = "two entries have the same id";
-    let Parts { credentials, accounts, tokens, plugin_states, others, tombstones, max_hlc } = parts;
+    let Parts {
+        credentials,
+        accounts,
+        tokens,
+        plugin_states,
+        others,
+        tombstones,
+        max_hlc,
+    } = parts;
     let mut dead = BTreeMap::new();
     for (id, tombstone) in tombstones {
         if dead.insert(id, tombstone).is_some() {
@@ -928,10 +1005,20 @@ fn assemble(header: Header, parts: Parts) -> Result<Payload, &'static str> {
             return Err(DUPLICATE);
         }
     }
-    let dead_ids: HashSet<EntryId> =
-        dead.keys().chain(other_map.keys()).copied().collect::<HashSet<_>>();
-    let Header { vault_id, vault_secret, recipients, recipients_hlc, vv, max_hlc: stored, extra } =
-        header;
+    let dead_ids: HashSet<EntryId> = dead
+        .keys()
+        .chain(other_map.keys())
+        .copied()
+        .collect::<HashSet<_>>();
+    let Header {
+        vault_id,
+        vault_secret,
+        recipients,
+        recipients_hlc,
+        vv,
+        max_hlc: stored,
+        extra,
+    } = header;
     Ok(Payload {
         vault_id,
         vault_secret,
@@ -1031,80 +1118,96 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an entry")
     }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-                let parts = self.0;
-                let mut id = None;
-                let mut hlc = None;
-                let mut kind: Option<Kind> = None;
-                let mut deleted = false;
-                let mut body: Option<ParsedBody> = None;
-                let mut raw_body: Option<&'de RawValue> = None;
-                let mut extra = Vec::new();
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        "id" => id = Some(EntryId(map.next_value::<Hex16De>()?.0)),
-                        "hlc" => hlc = Some(map.next_value::<HlcDe>()?.0),
-                        "kind" => kind = Some(Kind::from_name(&map.next_value::<Key<'de>>()?.0)),
-                        "deleted" => deleted = map.next_value()?,
-                        "body" => match &kind {
-                            // The usual order (kind before body): parse in place.
-                            Some(k @ (Kind::Credential | Kind::Account | Kind::Token | Kind::PluginState)) => {
-                                body = map.next_value_seed(BodySeed(k))?;
-                            }
-                            // Kind not known yet, or unknown: keep the raw text for later.
-                            _ => raw_body = Some(map.next_value()?),
-                        },
-                        _ => {
-                            let value = raw_json(&mut map)?;
-                            extra.push((key.0.into_owned(), value));
-                        }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let parts = self.0;
+        let mut id = None;
+        let mut hlc = None;
+        let mut kind: Option<Kind> = None;
+        let mut deleted = false;
+        let mut body: Option<ParsedBody> = None;
+        let mut raw_body: Option<&'de RawValue> = None;
+        let mut extra = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                "id" => id = Some(EntryId(map.next_value::<Hex16De>()?.0)),
+                "hlc" => hlc = Some(map.next_value::<HlcDe>()?.0),
+                "kind" => kind = Some(Kind::from_name(&map.next_value::<Key<'de>>()?.0)),
+                "deleted" => deleted = map.next_value()?,
+                "body" => match &kind {
+                    // The usual order (kind before body): parse in place.
+                    Some(
+                        k @ (Kind::Credential | Kind::Account | Kind::Token | Kind::PluginState),
+                    ) => {
+                        body = map.next_value_seed(BodySeed(k))?;
                     }
+                    // Kind not known yet, or unknown: keep the raw text for later.
+                    _ => raw_body = Some(map.next_value()?),
+                },
+                _ => {
+                    let value = raw_json(&mut map)?;
+                    extra.push((key.0.into_owned(), value));
                 }
-                let id = id.ok_or_else(|| ours("an entry has no id"))?;
-                let hlc = hlc.ok_or_else(|| ours("an entry has no clock stamp"))?;
-                let kind = kind.ok_or_else(|| ours("an entry has no kind"))?;
-                parts.max_hlc = parts.max_hlc.max(hlc);
-                if deleted {
-                    // A tombstone: any body is dropped.
-                    parts.tombstones.push((id, Tombstone { hlc, kind, extra }));
-                    return Ok(());
-                }
-                if body.is_none() {
-                    if let Some(raw) = raw_body {
-                        if let Kind::Other(name) = &kind {
-                            let body = RawJson(SecretString::from(Box::<str>::from(raw.get())));
-                            let other = OtherBody { kind: name.clone(), body };
-                            parts.others.push((id, OtherLive { hlc, body: other, extra }));
-                            return Ok(());
-                        }
-                        let mut de = serde_json::Deserializer::from_str(raw.get());
-                        body = ParsedBody::parse(&kind, &mut de)
-                            .map_err(|_| ours("an entry's body is not valid for its kind"))?;
-                    }
-                }
-                let body = body.ok_or_else(|| ours("a live entry has no body"))?;
-                fn live<T: Body, E: de::Error>(
-                    id: EntryId,
-                    hlc: Hlc,
-                    body: T,
-                    extra: Extra,
-                    body_extra: Extra,
-                ) -> Result<Live<T>, E> {
-                    if body.id() != id {
-                        return Err(ours("an entry's id does not match its key"));
-                    }
-                    Ok(Live { id, hlc, body, extra, body_extra })
-                }
-                match body {
-                    ParsedBody::Credential(b, e) => parts.credentials.push(live(id, hlc, b, extra, e)?),
-                    ParsedBody::Account(b, e) => parts.accounts.push(live(id, hlc, b, extra, e)?),
-                    ParsedBody::Token(b, e) => parts.tokens.push(live(id, hlc, b, extra, e)?),
-                    ParsedBody::PluginState(b, e) => {
-                        parts.plugin_states.push(live(id, hlc, b, extra, e)?)
-                    }
-                }
-                Ok(())
             }
+        }
+        let id = id.ok_or_else(|| ours("an entry has no id"))?;
+        let hlc = hlc.ok_or_else(|| ours("an entry has no clock stamp"))?;
+        let kind = kind.ok_or_else(|| ours("an entry has no kind"))?;
+        parts.max_hlc = parts.max_hlc.max(hlc);
+        if deleted {
+            // A tombstone: any body is dropped.
+            parts.tombstones.push((id, Tombstone { hlc, kind, extra }));
+            return Ok(());
+        }
+        if body.is_none()
+            && let Some(raw) = raw_body
+        {
+            if let Kind::Other(name) = &kind {
+                let body = RawJson(SecretString::from(Box::<str>::from(raw.get())));
+                let other = OtherBody {
+                    kind: name.clone(),
+                    body,
+                };
+                parts.others.push((
+                    id,
+                    OtherLive {
+                        hlc,
+                        body: other,
+                        extra,
+                    },
+                ));
+                return Ok(());
+            }
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            body = ParsedBody::parse(&kind, &mut de)
+                .map_err(|_| ours("an entry's body is not valid for its kind"))?;
+        }
+        let body = body.ok_or_else(|| ours("a live entry has no body"))?;
+        fn live<T: Body, E: de::Error>(
+            id: EntryId,
+            hlc: Hlc,
+            body: T,
+            extra: Extra,
+            body_extra: Extra,
+        ) -> Result<Live<T>, E> {
+            if body.id() != id {
+                return Err(ours("an entry's id does not match its key"));
+            }
+            Ok(Live {
+                id,
+                hlc,
+                body,
+                extra,
+                body_extra,
+            })
+        }
+        match body {
+            ParsedBody::Credential(b, e) => parts.credentials.push(live(id, hlc, b, extra, e)?),
+            ParsedBody::Account(b, e) => parts.accounts.push(live(id, hlc, b, extra, e)?),
+            ParsedBody::Token(b, e) => parts.tokens.push(live(id, hlc, b, extra, e)?),
+            ParsedBody::PluginState(b, e) => parts.plugin_states.push(live(id, hlc, b, extra, e)?),
+        }
+        Ok(())
+    }
 }
 
 struct BodySeed<'k>(&'k Kind);
@@ -1153,7 +1256,12 @@ impl<'de> de::Deserialize<'de> for BodyDe<Credential> {
                 };
                 Ok(BodyDe(
                     Credential {
-                        key: CredentialKey { protocol, host, path, username },
+                        key: CredentialKey {
+                            protocol,
+                            host,
+                            path,
+                            username,
+                        },
                         password: password.map(|s| s.0),
                         password_expiry_utc: expiry,
                         oauth_refresh_token: refresh.map(|s| s.0),
@@ -1246,7 +1354,8 @@ impl<'de> de::Deserialize<'de> for BodyDe<CachedToken> {
                 f.write_str("a cached token")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let (mut account, mut secret, mut username, mut authtype) = (None, None, None, None);
+                let (mut account, mut secret, mut username, mut authtype) =
+                    (None, None, None, None);
                 let (mut expires_at, mut obtained_at, mut info) = (None, None, None);
                 let mut extra = Vec::new();
                 while let Some(key) = map.next_key::<Key<'de>>()? {
@@ -1267,7 +1376,9 @@ impl<'de> de::Deserialize<'de> for BodyDe<CachedToken> {
                 let (Some(account), Some(secret), Some(obtained_at)) =
                     (account, secret, obtained_at)
                 else {
-                    return Err(ours("a cached token lacks its account, secret or obtained_at"));
+                    return Err(ours(
+                        "a cached token lacks its account, secret or obtained_at",
+                    ));
                 };
                 Ok(BodyDe(
                     CachedToken {

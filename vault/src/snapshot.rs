@@ -118,10 +118,10 @@ impl Snapshot {
     }
 
     fn put<T: Stored>(&mut self, body: T) {
-        if let Some(old) = T::set(&self.payload).get(body.key()) {
-            if old.body.same(&body) {
-                return;
-            }
+        if let Some(old) = T::set(&self.payload).get(body.key())
+            && old.body.same(&body)
+        {
+            return;
         }
         let hlc = self.stamp();
         let live = Live::new(body, hlc);
@@ -135,7 +135,14 @@ impl Snapshot {
             return false;
         };
         let hlc = self.stamp();
-        self.payload.tombstones.insert(old.id, Tombstone { hlc, kind: T::KIND, extra: Vec::new() });
+        self.payload.tombstones.insert(
+            old.id,
+            Tombstone {
+                hlc,
+                kind: T::KIND,
+                extra: Vec::new(),
+            },
+        );
         self.dirty = true;
         true
     }
@@ -192,7 +199,10 @@ impl Snapshot {
         self.get::<PluginState>(account).map(|s| &s.state)
     }
     pub fn put_plugin_state(&mut self, account: &str, state: SecretString) {
-        self.put(PluginState { account: account.to_string(), state });
+        self.put(PluginState {
+            account: account.to_string(),
+            state,
+        });
     }
     pub fn remove_plugin_state(&mut self, account: &str) -> bool {
         self.remove::<PluginState>(account)
@@ -224,7 +234,11 @@ impl Snapshot {
         if list == self.payload.recipients {
             return Ok(());
         }
-        let removed = self.payload.recipients.iter().any(|old| !list.contains(old));
+        let removed = self
+            .payload
+            .recipients
+            .iter()
+            .any(|old| !list.contains(old));
         if removed {
             self.payload.vault_secret = random_secret()?;
         }
@@ -355,10 +369,26 @@ mod tests {
         s.put_credential(cred("a.example", Some("alice"), "pw1"));
         assert!(s.is_changed());
         let key = cred("a.example", Some("alice"), "").key;
-        assert_eq!(s.credential(&key).unwrap().password.as_ref().unwrap().expose_secret(), "pw1");
+        assert_eq!(
+            s.credential(&key)
+                .unwrap()
+                .password
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
+            "pw1"
+        );
         s.put_credential(cred("a.example", Some("alice"), "pw2"));
         assert_eq!(s.len(), 1);
-        assert_eq!(s.credential(&key).unwrap().password.as_ref().unwrap().expose_secret(), "pw2");
+        assert_eq!(
+            s.credential(&key)
+                .unwrap()
+                .password
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
+            "pw2"
+        );
         assert!(s.remove_credential(&key));
         assert!(!s.remove_credential(&key));
         assert_eq!(s.len(), 0);
@@ -387,11 +417,22 @@ mod tests {
     fn every_local_write_is_stamped_after_everything_seen() {
         let mut s = snapshot();
         // Another device wrote far in the future (its clock is ahead).
-        s.payload.max_hlc = Hlc { wall_ms: u64::MAX / 2, counter: 5, device: DeviceId([9; 16]) };
+        s.payload.max_hlc = Hlc {
+            wall_ms: u64::MAX / 2,
+            counter: 5,
+            device: DeviceId([9; 16]),
+        };
         s.put_credential(cred("a.example", None, "pw"));
         let key = cred("a.example", None, "").key;
         let hlc = s.payload.credentials.get(&key).unwrap().hlc;
-        assert_eq!(hlc, Hlc { wall_ms: u64::MAX / 2, counter: 6, device: DeviceId([1; 16]) });
+        assert_eq!(
+            hlc,
+            Hlc {
+                wall_ms: u64::MAX / 2,
+                counter: 6,
+                device: DeviceId([1; 16])
+            }
+        );
         assert_eq!(s.max_hlc(), hlc);
     }
 
@@ -413,14 +454,21 @@ mod tests {
         let other = crate::Identity::generate().public();
         let fingerprint = s.vault_secret_fingerprint();
         // Adding keeps the secret.
-        s.set_recipients([me.as_str(), other.as_str(), me.as_str()]).unwrap();
+        s.set_recipients([me.as_str(), other.as_str(), me.as_str()])
+            .unwrap();
         assert_eq!(s.recipients(), vec![me.clone(), other.clone()]);
         assert_eq!(s.vault_secret_fingerprint(), fingerprint);
         // Removing rotates it.
         s.set_recipients([me.as_str()]).unwrap();
         assert_ne!(s.vault_secret_fingerprint(), fingerprint);
-        assert!(matches!(s.set_recipients(Vec::<String>::new()), Err(Error::NoRecipients)));
-        assert!(matches!(s.set_recipients(["nope"]), Err(Error::InvalidRecipient(_))));
+        assert!(matches!(
+            s.set_recipients(Vec::<String>::new()),
+            Err(Error::NoRecipients)
+        ));
+        assert!(matches!(
+            s.set_recipients(["nope"]),
+            Err(Error::InvalidRecipient(_))
+        ));
         assert_eq!(s.recipients(), vec![me]);
         let before = s.vault_secret_fingerprint();
         s.rotate_vault_secret().unwrap();
@@ -435,7 +483,10 @@ mod tests {
         s.put_plugin_state("work", SecretString::from(r#"{"refresh":"rt-secret"}"#));
         let shown = format!("{s:?}");
         assert!(shown.contains("credentials: 1"), "{shown}");
-        assert!(!shown.contains("hunter2") && !shown.contains("rt-secret"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("rt-secret"),
+            "{shown}"
+        );
         let c = s.credentials().next().unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
     }

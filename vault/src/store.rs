@@ -69,7 +69,11 @@ pub struct Vault {
 
 impl Vault {
     pub fn new(location: Location, identity: Identity, device: DeviceId) -> Vault {
-        Vault { location, identity, device }
+        Vault {
+            location,
+            identity,
+            device,
+        }
     }
 
     pub fn location(&self) -> &Location {
@@ -138,9 +142,10 @@ impl Vault {
         remove_stale_temps(file);
         let (mut snapshot, previous) = match read_vault_bytes(file) {
             Ok(bytes) => (self.open_bytes(&bytes, file)?, Some(bytes)),
-            Err(Error::Missing { .. }) => {
-                (Snapshot::new_vault(self.device, self.identity.public())?, None)
-            }
+            Err(Error::Missing { .. }) => (
+                Snapshot::new_vault(self.device, self.identity.public())?,
+                None,
+            ),
             Err(e) => return Err(e.into()),
         };
         let value = f(&mut snapshot)?;
@@ -162,14 +167,21 @@ impl Vault {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
-        let locked = if exclusive { file.lock() } else { file.lock_shared() };
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
         locked.map_err(|e| Error::io("cannot lock", &path, e))?;
         Ok(file)
     }
 
     /// Decrypts and decodes vault bytes read from `path`.
     fn open_bytes(&self, bytes: &[u8], path: &Path) -> Result<Snapshot> {
-        let corrupt = |reason: &str| Error::Corrupt { path: path.to_path_buf(), reason: reason.into() };
+        let corrupt = |reason: &str| Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        };
         if bytes.is_empty() {
             return Err(corrupt("the file is empty"));
         }
@@ -187,11 +199,12 @@ impl Vault {
                 "it is encrypted with a passphrase, and a keyhelm vault is encrypted to keys",
             ));
         }
-        let mut reader =
-            decryptor.decrypt(self.identity.for_decryption().into_iter()).map_err(|e| match e {
-                age::DecryptError::NoMatchingKeys => {
-                    Error::NotARecipient { path: path.to_path_buf() }
-                }
+        let mut reader = decryptor
+            .decrypt(self.identity.for_decryption().into_iter())
+            .map_err(|e| match e {
+                age::DecryptError::NoMatchingKeys => Error::NotARecipient {
+                    path: path.to_path_buf(),
+                },
                 age::DecryptError::InvalidMac => {
                     corrupt("its age header has been tampered with or is damaged")
                 }
@@ -220,9 +233,18 @@ impl Vault {
                 found,
                 supported: FORMAT_VERSION,
             },
-            DecodeError::Invalid(reason) => Error::Corrupt { path: path.to_path_buf(), reason },
+            DecodeError::Invalid(reason) => Error::Corrupt {
+                path: path.to_path_buf(),
+                reason,
+            },
         })?;
-        Ok(Snapshot { payload, device: self.device, dirty: false, size_hint: filled, fixed_now: None })
+        Ok(Snapshot {
+            payload,
+            device: self.device,
+            dirty: false,
+            size_hint: filled,
+            fixed_now: None,
+        })
     }
 
     /// Encodes and encrypts a snapshot to its recipients.
@@ -230,19 +252,30 @@ impl Vault {
         let payload = &snapshot.payload;
         let publics = self.identity.publics();
         if !payload.recipients.iter().any(|r| publics.contains(r)) {
-            return Err(Error::WouldLockOut { public: self.identity.public() });
+            return Err(Error::WouldLockOut {
+                public: self.identity.public(),
+            });
         }
-        let recipients =
-            payload.recipients.iter().map(|r| parse_recipient(r)).collect::<Result<Vec<_>>>()?;
+        let recipients = payload
+            .recipients
+            .iter()
+            .map(|r| parse_recipient(r))
+            .collect::<Result<Vec<_>>>()?;
         let encryptor = age::Encryptor::with_recipients(
-            recipients.iter().map(|r| r.key.as_ref() as &dyn age::Recipient),
+            recipients
+                .iter()
+                .map(|r| r.key.as_ref() as &dyn age::Recipient),
         )
         .map_err(|e| match e {
             age::EncryptError::MissingRecipients => Error::NoRecipients,
-            other => Error::Encrypt { reason: other.to_string() },
+            other => Error::Encrypt {
+                reason: other.to_string(),
+            },
         })?;
         let plaintext = encode(payload, snapshot.size_hint);
-        let mut out = Vec::with_capacity(plaintext.len() + plaintext.len() / 4096 + 512 * recipients.len() + 256);
+        let mut out = Vec::with_capacity(
+            plaintext.len() + plaintext.len() / 4096 + 512 * recipients.len() + 256,
+        );
         let mut writer = encryptor.wrap_output(&mut out).map_err(encrypt_io)?;
         writer.write_all(&plaintext).map_err(encrypt_io)?;
         writer.finish().map_err(encrypt_io)?;
@@ -263,21 +296,28 @@ impl Vault {
 }
 
 fn encrypt_io(e: std::io::Error) -> Error {
-    Error::Encrypt { reason: e.to_string() }
+    Error::Encrypt {
+        reason: e.to_string(),
+    }
 }
 
 /// Reads a whole vault file; [`Error::Missing`] if there is none.
 fn read_vault_bytes(path: &Path) -> Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::Missing { path: path.to_path_buf() }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::Missing {
+            path: path.to_path_buf(),
+        }),
         Err(e) => Err(Error::io("cannot read", path, e)),
     }
 }
 
 /// The prefix of this file's temporary files in its folder.
 fn temp_prefix(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     format!(".{name}.")
 }
 
@@ -288,7 +328,9 @@ const TEMP_SUFFIX: &str = ".tmp";
 fn remove_stale_temps(path: &Path) {
     let prefix = temp_prefix(path);
     let dir = parent_dir(path);
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name();
         let name = name.to_string_lossy();
@@ -316,7 +358,8 @@ fn replace_file(path: &Path, data: &[u8], backup: Option<(PathBuf, &[u8])>) -> R
     if let Some((backup_dir, previous)) = backup {
         write_backup(&backup_dir, previous)?;
     }
-    tmp.persist(path).map_err(|e| Error::io("cannot replace", path, e.error))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("cannot replace", path, e.error))?;
     sync_dir(dir)
 }
 
@@ -343,7 +386,10 @@ fn write_backup(dir: &Path, bytes: &[u8]) -> Result<()> {
     Err(Error::io(
         "cannot create a backup in",
         dir,
-        std::io::Error::new(ErrorKind::AlreadyExists, "too many backups in one millisecond"),
+        std::io::Error::new(
+            ErrorKind::AlreadyExists,
+            "too many backups in one millisecond",
+        ),
     ))
 }
 

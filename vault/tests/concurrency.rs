@@ -26,7 +26,10 @@ fn check_all_present(setup: &Setup, prefixes: impl Iterator<Item = String>) {
         assert_eq!(password(c), format!("secret-for-{}", c.key.host));
     }
     // Every update was counted, by the one device id all writers share.
-    assert_eq!(s.version_vector().get(&vault.device()), Some(&((WRITERS * WRITES_EACH) as u64)));
+    assert_eq!(
+        s.version_vector().get(&vault.device()),
+        Some(&((WRITERS * WRITES_EACH) as u64))
+    );
 }
 
 #[test]

@@ -12,7 +12,10 @@ use common::*;
 
 /// Iterations; `KEYHELM_CRASH_ITERATIONS` raises it for a longer soak.
 fn iterations() -> usize {
-    std::env::var("KEYHELM_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(60)
+    std::env::var("KEYHELM_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
 }
 
 #[test]
@@ -26,7 +29,10 @@ fn killed_writers_leave_the_old_or_the_new_vault() {
 
     for round in 0..iterations() {
         let prefix = format!("r{round}");
-        let mut child = writer(&setup, &prefix, 1_000_000).stdout(Stdio::piped()).spawn().unwrap();
+        let mut child = writer(&setup, &prefix, 1_000_000)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         // Kill anywhere from process start-up to well into the write loop.
         std::thread::sleep(Duration::from_micros(random_below(60_000)));
         child.kill().unwrap(); // SIGKILL on Unix
@@ -47,7 +53,9 @@ fn killed_writers_leave_the_old_or_the_new_vault() {
         }
 
         // The vault opens (never damaged) ...
-        let s = vault.read().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let s = vault
+            .read()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
         // ... with every write acknowledged so far, in this round and before ...
         let hosts: BTreeSet<String> = s.credentials().map(|c| c.key.host.clone()).collect();
         for i in &acked {
@@ -59,7 +67,12 @@ fn killed_writers_leave_the_old_or_the_new_vault() {
         // ... plus at most the one write that was in flight (the new content), nothing else.
         let ours: Vec<u64> = hosts
             .iter()
-            .filter_map(|h| h.strip_prefix(&format!("{prefix}-"))?.strip_suffix(".example")?.parse().ok())
+            .filter_map(|h| {
+                h.strip_prefix(&format!("{prefix}-"))?
+                    .strip_suffix(".example")?
+                    .parse()
+                    .ok()
+            })
             .collect();
         let expected_done = acked.len() as u64;
         assert!(
@@ -68,17 +81,25 @@ fn killed_writers_leave_the_old_or_the_new_vault() {
             expected_done,
             ours.len()
         );
-        assert!(ours.iter().all(|i| *i <= expected_done), "round {round}: a write out of order");
+        assert!(
+            ours.iter().all(|i| *i <= expected_done),
+            "round {round}: a write out of order"
+        );
         if ours.len() as u64 > expected_done {
             acknowledged_total.insert(format!("{prefix}-{expected_done}.example"));
         }
         // A backup is always a whole vault.
         for b in setup.location.backups().unwrap() {
-            vault.read_file(&b).unwrap_or_else(|e| panic!("round {round}: backup {e}"));
+            vault
+                .read_file(&b)
+                .unwrap_or_else(|e| panic!("round {round}: backup {e}"));
         }
     }
     // The writers did get killed in the middle of their work, not only before it started.
-    assert!(kills_mid_run > 0, "no writer was killed mid-run; the test proved nothing");
+    assert!(
+        kills_mid_run > 0,
+        "no writer was killed mid-run; the test proved nothing"
+    );
 
     // The next ordinary write works and clears any temporary file a killed writer left.
     store(&vault, "after.example", "pw");

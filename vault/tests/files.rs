@@ -15,7 +15,11 @@ fn files_are_0600_and_folders_0700() {
     let loc = &setup.location;
     assert_eq!(mode(setup.file()), 0o600, "vault");
     assert_eq!(mode(setup.file().parent().unwrap()), 0o700, "vault folder");
-    assert_eq!(mode(setup.file().parent().unwrap().parent().unwrap()), 0o700, "its parent");
+    assert_eq!(
+        mode(setup.file().parent().unwrap().parent().unwrap()),
+        0o700,
+        "its parent"
+    );
     assert_eq!(mode(&loc.state_dir), 0o700, "state folder");
     assert_eq!(mode(&loc.lock_file()), 0o600, "lock file");
     assert_eq!(mode(&loc.state_dir.join("device-id")), 0o600, "device id");
@@ -65,8 +69,15 @@ fn backups_keep_the_newest_previous_versions() {
         assert_eq!(s.len(), n - BACKUPS_KEPT + i);
     }
     // Names sort by time: vault-YYYYMMDDTHHMMSS.mmmZ-NNNN.age
-    let name = backups[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.starts_with("vault-20") && name.ends_with(".age") && name.len() == 35, "{name}");
+    let name = backups[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("vault-20") && name.ends_with(".age") && name.len() == 35,
+        "{name}"
+    );
 }
 
 #[test]
@@ -100,6 +111,9 @@ fn reads_do_not_write() {
         vault.read().unwrap();
     }
     assert_eq!(setup.bytes(), before);
-    assert_eq!(std::fs::metadata(setup.file()).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(setup.file()).unwrap().modified().unwrap(),
+        modified
+    );
     assert_eq!(setup.location.backups().unwrap().len(), 0);
 }

@@ -71,22 +71,37 @@ fn every_entry_kind_round_trips() {
     assert_eq!(c.key.username.as_deref(), Some("alice"));
     assert_eq!(password(c), "password-secret-4711");
     assert_eq!(c.password_expiry_utc, Some(1_900_000_000));
-    assert_eq!(c.oauth_refresh_token.as_ref().unwrap().expose_secret(), "refresh-secret-4711");
+    assert_eq!(
+        c.oauth_refresh_token.as_ref().unwrap().expose_secret(),
+        "refresh-secret-4711"
+    );
     assert_eq!(c.authtype.as_deref(), Some("Basic"));
-    assert_eq!(c.credential.as_ref().unwrap().expose_secret(), "credential-secret-4711");
+    assert_eq!(
+        c.credential.as_ref().unwrap().expose_secret(),
+        "credential-secret-4711"
+    );
     let a = s.account("work").unwrap();
     assert_eq!(a.provider, "intralinks");
     assert_eq!(a.matches, ["https://git.example.com"]);
     assert_eq!(a.settings["region"], "eu");
-    assert_eq!(a.secrets["client_secret"].expose_secret(), "account-secret-4711");
+    assert_eq!(
+        a.secrets["client_secret"].expose_secret(),
+        "account-secret-4711"
+    );
     assert_eq!(s.accounts().count(), 1);
     let t = s.token("work").unwrap();
     assert_eq!(t.secret.expose_secret(), "token-secret-4711");
     assert_eq!(t.username.as_deref(), Some("x-access-token"));
     assert_eq!(t.authtype.as_deref(), Some("Bearer"));
-    assert_eq!((t.expires_at, t.obtained_at), (Some(1_900_000_000), 1_700_000_000));
+    assert_eq!(
+        (t.expires_at, t.obtained_at),
+        (Some(1_900_000_000), 1_700_000_000)
+    );
     assert_eq!(t.info, serde_json::json!({"scopes": ["repo"]}));
-    assert_eq!(s.plugin_state("work").unwrap().expose_secret(), r#"{"rt":"state-secret-4711"}"#);
+    assert_eq!(
+        s.plugin_state("work").unwrap().expose_secret(),
+        r#"{"rt":"state-secret-4711"}"#
+    );
     assert!(s.account("other").is_none() && s.token("other").is_none());
     assert!(s.plugin_state("other").is_none());
 
@@ -102,16 +117,27 @@ fn every_entry_kind_round_trips() {
         "git.example.com",
         "intralinks",
     ] {
-        assert!(!contains(&bytes, needle.as_bytes()), "{needle} is in the vault file");
+        assert!(
+            !contains(&bytes, needle.as_bytes()),
+            "{needle} is in the vault file"
+        );
     }
-    assert!(bytes.starts_with(b"age-encryption.org/v1\n"), "binary age, not armored");
+    assert!(
+        bytes.starts_with(b"age-encryption.org/v1\n"),
+        "binary age, not armored"
+    );
 }
 
 #[test]
 fn absent_and_empty_attributes_are_different_keys() {
     let setup = Setup::new();
     let vault = setup.vault();
-    let variants = [(None, None), (Some(""), None), (None, Some("")), (Some(""), Some(""))];
+    let variants = [
+        (None, None),
+        (Some(""), None),
+        (None, Some("")),
+        (Some(""), Some("")),
+    ];
     vault
         .update(|s| {
             for (i, (path, username)) in variants.iter().enumerate() {
@@ -205,18 +231,26 @@ fn update_returns_the_closure_value_and_failing_closures_write_nothing() {
     // No change: no write.
     let n = vault.update(|s| R::Ok(s.len())).unwrap();
     assert_eq!(n, 1);
-    vault.update(|s| {
-        s.put_credential(credential("a.example", Some("u"), "pw"));
-        R::Ok(())
-    })
-    .unwrap();
-    assert_eq!(setup.bytes(), before, "storing an identical credential rewrote the vault");
+    vault
+        .update(|s| {
+            s.put_credential(credential("a.example", Some("u"), "pw"));
+            R::Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        setup.bytes(),
+        before,
+        "storing an identical credential rewrote the vault"
+    );
     assert_eq!(setup.location.backups().unwrap(), backups);
     // A vault error converts into the caller's error type.
     let missing = Setup::new();
     std::fs::create_dir_all(missing.file()).unwrap(); // a folder where the file should be
     let result: Result<(), AppError> = missing.vault().update(|_| Ok(()));
-    assert!(matches!(result, Err(AppError::Vault(Error::Io { .. }))), "{result:?}");
+    assert!(
+        matches!(result, Err(AppError::Vault(Error::Io { .. }))),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -226,7 +260,10 @@ fn create_read_and_missing() {
     assert!(!vault.exists());
     let err = vault.read().unwrap_err();
     assert!(matches!(err, Error::Missing { .. }), "{err:?}");
-    assert_eq!(err.to_string(), format!("there is no vault at {}", setup.file().display()));
+    assert_eq!(
+        err.to_string(),
+        format!("there is no vault at {}", setup.file().display())
+    );
     vault.create().unwrap();
     assert!(vault.exists());
     let s = vault.read().unwrap();
@@ -235,7 +272,10 @@ fn create_read_and_missing() {
     assert_eq!(s.version_vector().get(&vault.device()), Some(&1));
     let err = vault.create().unwrap_err();
     assert!(matches!(err, Error::AlreadyExists { .. }), "{err:?}");
-    assert_eq!(err.to_string(), format!("there is already a vault at {}", setup.file().display()));
+    assert_eq!(
+        err.to_string(),
+        format!("there is already a vault at {}", setup.file().display())
+    );
 }
 
 #[test]
@@ -312,7 +352,9 @@ fn refuses_to_lock_this_device_out() {
     store(&vault, "a.example", "pw");
     let before = setup.bytes();
     let stranger = Identity::generate().public();
-    let err = vault.update(|s| s.set_recipients([stranger.as_str()])).unwrap_err();
+    let err = vault
+        .update(|s| s.set_recipients([stranger.as_str()]))
+        .unwrap_err();
     assert!(matches!(err, Error::WouldLockOut { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
@@ -331,7 +373,9 @@ fn read_file_write_file_and_merge_of_a_conflict_copy() {
     let vault = setup.vault();
     store(&vault, "a.example", "pw-a");
     // A sync tool left a conflict copy: the same vault with a different change.
-    let copy = setup.file().with_file_name("vault.sync-conflict-20261123-112600-ABCDEFG.age");
+    let copy = setup
+        .file()
+        .with_file_name("vault.sync-conflict-20261123-112600-ABCDEFG.age");
     let mut theirs = vault.read().unwrap();
     theirs.put_credential(credential("b.example", Some("u"), "pw-b"));
     vault.write_file(&copy, &theirs).unwrap();
@@ -343,6 +387,8 @@ fn read_file_write_file_and_merge_of_a_conflict_copy() {
     let merged = vault.read().unwrap();
     let hosts: Vec<&str> = merged.credentials().map(|c| c.key.host.as_str()).collect();
     assert_eq!(hosts, ["a.example", "b.example", "c.example"]);
-    let err = vault.read_file(&setup.dir.path().join("nothing.age")).unwrap_err();
+    let err = vault
+        .read_file(&setup.dir.path().join("nothing.age"))
+        .unwrap_err();
     assert!(matches!(err, Error::Missing { .. }));
 }

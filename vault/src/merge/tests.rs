@@ -15,7 +15,11 @@ fn replicas(n: usize) -> Vec<Snapshot> {
     let mut base = Snapshot::new_vault(dev(0), public).unwrap();
     base.dirty = false;
     // Created long before the replicas' clocks start.
-    let start = Hlc { wall_ms: 1, counter: 0, device: dev(0) };
+    let start = Hlc {
+        wall_ms: 1,
+        counter: 0,
+        device: dev(0),
+    };
     base.payload.recipients_hlc = start;
     base.payload.max_hlc = start;
     (0..n)
@@ -59,7 +63,8 @@ fn cred(slot: u8, value: u8) -> Credential {
 
 fn password(s: &Snapshot, slot: u8) -> Option<String> {
     use secrecy::ExposeSecret;
-    s.credential(&key(slot)).map(|c| c.password.as_ref().unwrap().expose_secret().to_string())
+    s.credential(&key(slot))
+        .map(|c| c.password.as_ref().unwrap().expose_secret().to_string())
 }
 
 #[test]
@@ -115,7 +120,11 @@ fn version_vectors_take_the_pointwise_maximum() {
     r[0].payload.vv.insert(dev(1), 1);
     r[1].payload.vv.insert(dev(1), 3);
     let merged = merge(&r[0], &r[1]).unwrap();
-    let vv: Vec<(DeviceId, u64)> = merged.version_vector().iter().map(|(d, n)| (*d, *n)).collect();
+    let vv: Vec<(DeviceId, u64)> = merged
+        .version_vector()
+        .iter()
+        .map(|(d, n)| (*d, *n))
+        .collect();
     assert_eq!(vv, vec![(dev(0), 5), (dev(1), 3)]);
 }
 
@@ -130,8 +139,14 @@ fn recipients_are_last_writer_wins_and_carry_the_secret() {
     r[1].set_recipients([third.as_str()]).unwrap();
     let merged = merge(&r[0], &r[1]).unwrap();
     assert_eq!(merged.recipients(), vec![third]);
-    assert_eq!(merged.vault_secret_fingerprint(), r[1].vault_secret_fingerprint());
-    assert_ne!(merged.vault_secret_fingerprint(), r[0].vault_secret_fingerprint());
+    assert_eq!(
+        merged.vault_secret_fingerprint(),
+        r[1].vault_secret_fingerprint()
+    );
+    assert_ne!(
+        merged.vault_secret_fingerprint(),
+        r[0].vault_secret_fingerprint()
+    );
     assert_eq!(bytes(&merged), bytes(&merge(&r[1], &r[0]).unwrap()));
 }
 
@@ -141,7 +156,10 @@ fn different_vaults_do_not_merge() {
     let b = replicas(1).remove(0);
     let err = merge(&a, &b).unwrap_err();
     assert!(matches!(err, Error::DifferentVaults { .. }), "{err:?}");
-    assert!(err.to_string().starts_with("cannot merge two different vaults (ids "));
+    assert!(
+        err.to_string()
+            .starts_with("cannot merge two different vaults (ids ")
+    );
 }
 
 #[test]
@@ -183,11 +201,26 @@ fn equal_stamps_with_different_content_resolve_the_same_way_in_both_orders() {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Put { dev: usize, kind: u8, slot: u8, value: u8 },
-    Delete { dev: usize, kind: u8, slot: u8 },
-    Sync { from: usize, to: usize },
+    Put {
+        dev: usize,
+        kind: u8,
+        slot: u8,
+        value: u8,
+    },
+    Delete {
+        dev: usize,
+        kind: u8,
+        slot: u8,
+    },
+    Sync {
+        from: usize,
+        to: usize,
+    },
     /// Moves a device's clock, possibly backwards (skew, NTP corrections).
-    Tick { dev: usize, delta: i64 },
+    Tick {
+        dev: usize,
+        delta: i64,
+    },
 }
 
 const DEVICES: usize = 4;
@@ -204,7 +237,12 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn apply(r: &mut [Snapshot], op: &Op) {
     match *op {
-        Op::Put { dev, kind, slot, value } => {
+        Op::Put {
+            dev,
+            kind,
+            slot,
+            value,
+        } => {
             let s = &mut r[dev];
             let name = format!("acct{slot}");
             match kind {
@@ -265,11 +303,15 @@ fn expected_winners(inputs: &[&Snapshot]) -> BTreeMap<EntryId, Vec<u8>> {
             }
         }
     }
-    best.into_iter().map(|(id, v)| (id, v.canonical(&id).to_vec())).collect()
+    best.into_iter()
+        .map(|(id, v)| (id, v.canonical(&id).to_vec()))
+        .collect()
 }
 
 fn winners(s: &Snapshot) -> BTreeMap<EntryId, Vec<u8>> {
-    versions(&s.payload).map(|(id, v)| (id, v.canonical(&id).to_vec())).collect()
+    versions(&s.payload)
+        .map(|(id, v)| (id, v.canonical(&id).to_vec()))
+        .collect()
 }
 
 proptest! {

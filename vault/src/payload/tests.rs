@@ -24,7 +24,12 @@ fn full() -> Snapshot {
         credential: Some("cred-secret".into()),
     });
     // Absent and empty are different keys.
-    for (path, username) in [(None, None), (Some(""), None), (None, Some("")), (Some(""), Some(""))] {
+    for (path, username) in [
+        (None, None),
+        (Some(""), None),
+        (None, Some("")),
+        (Some(""), Some("")),
+    ] {
         s.put_credential(Credential {
             key: CredentialKey {
                 protocol: "cert".into(),
@@ -43,7 +48,10 @@ fn full() -> Snapshot {
         name: "work".into(),
         provider: "intralinks".into(),
         url: "https://api.example.com".into(),
-        matches: vec!["https://git.example.com".into(), "https://*.example.org".into()],
+        matches: vec![
+            "https://git.example.com".into(),
+            "https://*.example.org".into(),
+        ],
         settings: [("region".to_string(), "eu".to_string())].into(),
         secrets: [("client_secret".to_string(), SecretString::from("cs-secret"))].into(),
     });
@@ -56,7 +64,10 @@ fn full() -> Snapshot {
         obtained_at: 1_700_000_000,
         info: serde_json::json!({"scopes": ["repo", "read:org"]}),
     });
-    s.put_plugin_state("work", SecretString::from(r#"{"refresh_token":"rt-secret","n":[1,2]}"#));
+    s.put_plugin_state(
+        "work",
+        SecretString::from(r#"{"refresh_token":"rt-secret","n":[1,2]}"#),
+    );
     s.put_plugin_state("text", SecretString::from(" not json, padded "));
     s.put_credential(Credential {
         key: CredentialKey {
@@ -100,10 +111,19 @@ fn every_kind_round_trips_byte_for_byte() {
         .find(|l| l.body.key.host == "git.example.com:8443")
         .unwrap();
     let c = &main.body;
-    assert_eq!(c.password.as_ref().unwrap().expose_secret(), "pa\"ss\\word\n\u{e9}");
+    assert_eq!(
+        c.password.as_ref().unwrap().expose_secret(),
+        "pa\"ss\\word\n\u{e9}"
+    );
     assert_eq!(c.password_expiry_utc, Some(1_900_000_000));
-    assert_eq!(c.oauth_refresh_token.as_ref().unwrap().expose_secret(), "refresh-secret");
-    assert_eq!(c.credential.as_ref().unwrap().expose_secret(), "cred-secret");
+    assert_eq!(
+        c.oauth_refresh_token.as_ref().unwrap().expose_secret(),
+        "refresh-secret"
+    );
+    assert_eq!(
+        c.credential.as_ref().unwrap().expose_secret(),
+        "cred-secret"
+    );
     assert_eq!(c.authtype.as_deref(), Some("Bearer"));
     let cert: Vec<(Option<&str>, Option<&str>)> = decoded
         .credentials
@@ -111,16 +131,30 @@ fn every_kind_round_trips_byte_for_byte() {
         .filter(|l| l.body.key.protocol == "cert")
         .map(|l| (l.body.key.path.as_deref(), l.body.key.username.as_deref()))
         .collect();
-    assert_eq!(cert, [(None, None), (None, Some("")), (Some(""), None), (Some(""), Some(""))]);
+    assert_eq!(
+        cert,
+        [
+            (None, None),
+            (None, Some("")),
+            (Some(""), None),
+            (Some(""), Some(""))
+        ]
+    );
 
     let account = decoded.accounts.get("work").unwrap();
-    assert_eq!(account.body.secrets["client_secret"].expose_secret(), "cs-secret");
+    assert_eq!(
+        account.body.secrets["client_secret"].expose_secret(),
+        "cs-secret"
+    );
     assert_eq!(account.body.matches.len(), 2);
     let token = decoded.tokens.get("work").unwrap();
     assert_eq!(token.body.secret.expose_secret(), "tok-secret");
     assert_eq!(token.body.info["scopes"][1], "read:org");
     let state = decoded.plugin_states.get("work").unwrap();
-    assert_eq!(state.body.state.expose_secret(), r#"{"refresh_token":"rt-secret","n":[1,2]}"#);
+    assert_eq!(
+        state.body.state.expose_secret(),
+        r#"{"refresh_token":"rt-secret","n":[1,2]}"#
+    );
     let state = decoded.plugin_states.get("text").unwrap();
     assert_eq!(state.body.state.expose_secret(), " not json, padded ");
     assert_eq!(decoded.tombstones.len(), 1);
@@ -136,14 +170,23 @@ fn the_encoding_is_compact_and_puts_format_first() {
     assert!(t.starts_with(r#"{"format":1,"vault_id":""#), "{t}");
     assert!(!t.contains('\n') && !t.contains(": "), "{t}");
     // JSON documents in plugin state are embedded, not escaped.
-    assert!(t.contains(r#""state":{"refresh_token":"rt-secret","n":[1,2]}"#), "{t}");
+    assert!(
+        t.contains(r#""state":{"refresh_token":"rt-secret","n":[1,2]}"#),
+        "{t}"
+    );
     assert!(t.contains(r#""state_text":" not json, padded ""#), "{t}");
     // Absent attributes are omitted, empty ones are written.
     assert!(t.contains(r#""body":{"protocol":"cert","host":""}"#), "{t}");
-    assert!(t.contains(r#""body":{"protocol":"cert","host":"","path":"","username":""}"#), "{t}");
+    assert!(
+        t.contains(r#""body":{"protocol":"cert","host":"","path":"","username":""}"#),
+        "{t}"
+    );
     // The tombstone has no body and no secret.
     assert!(t.contains(r#""kind":"credential","deleted":true}"#), "{t}");
-    assert!(!t.contains("deleted-secret") && !t.contains("gone.example"), "{t}");
+    assert!(
+        !t.contains("deleted-secret") && !t.contains("gone.example"),
+        "{t}"
+    );
 }
 
 /// A payload as a newer minor version might write it: unknown fields everywhere, an unknown
@@ -181,15 +224,24 @@ fn unknown_fields_and_kinds_survive_a_read_modify_write() {
     let mut decoded = decode(future.as_bytes()).unwrap();
     assert_eq!(decoded.others.len(), 1);
     assert_eq!(decoded.extra.len(), 2);
-    assert_eq!(decoded.extra[0].0, "aa_new_top", "unknown fields are kept sorted");
+    assert_eq!(
+        decoded.extra[0].0, "aa_new_top",
+        "unknown fields are kept sorted"
+    );
     // Modify something unrelated.
     decoded.tokens.clear();
     let again = encode(&decoded, 0);
     let v: serde_json::Value = serde_json::from_slice(&again).unwrap();
-    assert_eq!(v["zz_new_top"], serde_json::json!({"a": [1, 2, {"b": null}]}));
+    assert_eq!(
+        v["zz_new_top"],
+        serde_json::json!({"a": [1, 2, {"b": null}]})
+    );
     let entries = v["entries"].as_array().unwrap();
     let other = entries.iter().find(|e| e["kind"] == "ssh_key").unwrap();
-    assert_eq!(other["body"], serde_json::json!({"private": "-----BEGIN-----", "n": 1}));
+    assert_eq!(
+        other["body"],
+        serde_json::json!({"private": "-----BEGIN-----", "n": 1})
+    );
     let account = entries.iter().find(|e| e["kind"] == "account").unwrap();
     assert_eq!(account["entry_note"], 42);
     assert_eq!(account["body"]["body_note"]["secretish"], "extra-secret");
@@ -220,13 +272,22 @@ fn parse_errors_never_quote_the_payload() {
     let broken = good.replace(r#""cred-secret""#, r#""cred-secret"!"#);
     let reason = invalid(&broken);
     assert!(!reason.contains("secret"), "{reason}");
-    assert!(reason.starts_with("the payload is not valid JSON (line 1, column "), "{reason}");
+    assert!(
+        reason.starts_with("the payload is not valid JSON (line 1, column "),
+        "{reason}"
+    );
     // Cut short.
     let reason = invalid(&good[..good.len() / 2]);
-    assert!(reason.starts_with("the payload ends early (line 1, column "), "{reason}");
+    assert!(
+        reason.starts_with("the payload ends early (line 1, column "),
+        "{reason}"
+    );
     assert!(!reason.contains("secret"));
     // Not JSON at all.
-    assert_eq!(invalid("\u{1}garbage"), "the payload is not valid JSON (line 1, column 1 of the payload)");
+    assert_eq!(
+        invalid("\u{1}garbage"),
+        "the payload is not valid JSON (line 1, column 1 of the payload)"
+    );
 }
 
 #[test]
@@ -235,19 +296,34 @@ fn our_own_reasons_are_kept() {
     let v: serde_json::Value = serde_json::from_str(&good).unwrap();
     let id = v["entries"][0]["id"].as_str().unwrap().to_string();
     let reason = invalid(&good.replacen(&id, "00000000000000000000000000000000", 1));
-    assert!(reason.starts_with("an entry's id does not match its key (line 1, column "), "{reason}");
+    assert!(
+        reason.starts_with("an entry's id does not match its key (line 1, column "),
+        "{reason}"
+    );
     let reason = invalid(&good.replacen(&id, "zz", 1));
-    assert!(reason.starts_with("an id is not 32 hexadecimal characters (line 1"), "{reason}");
+    assert!(
+        reason.starts_with("an id is not 32 hexadecimal characters (line 1"),
+        "{reason}"
+    );
     let reason = invalid(r#"{"format":1}"#);
-    assert!(reason.starts_with("the payload has no `vault_id` field"), "{reason}");
+    assert!(
+        reason.starts_with("the payload has no `vault_id` field"),
+        "{reason}"
+    );
     let reason = invalid(r#"{"format":0}"#);
-    assert!(reason.starts_with("the payload declares format 0, which does not exist"), "{reason}");
+    assert!(
+        reason.starts_with("the payload declares format 0, which does not exist"),
+        "{reason}"
+    );
     // The same entry twice.
     let mut v2 = v.clone();
     let first = v2["entries"][0].clone();
     v2["entries"].as_array_mut().unwrap().push(first);
     let reason = invalid(&v2.to_string());
-    assert!(reason.starts_with("two entries have the same id"), "{reason}");
+    assert!(
+        reason.starts_with("two entries have the same id"),
+        "{reason}"
+    );
     // A live entry and a tombstone with the same id.
     let mut v3 = v.clone();
     let mut dead = v3["entries"][0].clone();
@@ -261,14 +337,20 @@ fn our_own_reasons_are_kept() {
 
 #[test]
 fn newer_formats_are_recognised_even_when_they_do_not_parse() {
-    assert!(matches!(decode(br#"{"format":2,"everything":"different"}"#), Err(DecodeError::UnsupportedFormat(2))));
+    assert!(matches!(
+        decode(br#"{"format":2,"everything":"different"}"#),
+        Err(DecodeError::UnsupportedFormat(2))
+    ));
     // `format` not first, and the rest not parseable as format 1.
     assert!(matches!(
         decode(br#"{"entries":{"new":"layout"},"format":7}"#),
         Err(DecodeError::UnsupportedFormat(7))
     ));
     // format 1 with a broken body stays "invalid".
-    assert!(matches!(decode(br#"{"entries":{"new":"layout"},"format":1}"#), Err(DecodeError::Invalid(_))));
+    assert!(matches!(
+        decode(br#"{"entries":{"new":"layout"},"format":1}"#),
+        Err(DecodeError::Invalid(_))
+    ));
 }
 
 #[test]
@@ -305,4 +387,3 @@ fn embeddable_json() {
     assert!(!is_embeddable_json(""));
     assert!(!is_embeddable_json("{}{}"));
 }
-

@@ -24,7 +24,11 @@ impl Setup {
             file: dir.path().join("data/vault/vault.age"),
             state_dir: dir.path().join("state/keyhelm"),
         };
-        Setup { dir, identity_file, location }
+        Setup {
+            dir,
+            identity_file,
+            location,
+        }
     }
 
     /// A vault handle, as a new process would build it.
@@ -93,16 +97,29 @@ pub fn writer_exe() -> PathBuf {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
         // target/<profile>/deps/<this test> -> target/<profile>/examples/vault-writer
-        let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        let deps = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
         let profile_dir = deps.parent().unwrap().to_path_buf();
         let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "-p", "keyhelm-vault", "--example", "vault-writer"]);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "keyhelm-vault",
+            "--example",
+            "vault-writer",
+        ]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
         }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "building the vault-writer example failed");
-        let exe = profile_dir.join("examples").join(format!("vault-writer{}", std::env::consts::EXE_SUFFIX));
+        let exe = profile_dir
+            .join("examples")
+            .join(format!("vault-writer{}", std::env::consts::EXE_SUFFIX));
         assert!(exe.exists(), "{} is missing", exe.display());
         exe
     })
