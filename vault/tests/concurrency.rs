@@ -112,3 +112,43 @@ fn readers_run_alongside_writers() {
     });
     assert_eq!(setup.vault().read().unwrap().len(), 1 + 4 * WRITES_EACH);
 }
+
+#[test]
+fn reads_and_writes_wait_for_the_lock_holder() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let setup = Setup::new();
+    store_host(&setup.vault(), "seed-0.example");
+    // Another process holds the exclusive lock (mid-write).
+    let holder = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(setup.location.lock_file())
+        .unwrap();
+    holder.lock().unwrap();
+    let read_done = AtomicBool::new(false);
+    let write_done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            setup.vault().read().unwrap();
+            read_done.store(true, Ordering::SeqCst);
+        });
+        scope.spawn(|| {
+            store_host(&setup.vault(), "w-0.example");
+            write_done.store(true, Ordering::SeqCst);
+        });
+        // Not a timing assertion: while the lock is held, neither can finish, however long
+        // we wait; the pause only gives them the chance to misbehave.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !read_done.load(Ordering::SeqCst),
+            "a read went past an exclusive lock"
+        );
+        assert!(
+            !write_done.load(Ordering::SeqCst),
+            "a write went past an exclusive lock"
+        );
+        holder.unlock().unwrap();
+    });
+    assert!(read_done.load(Ordering::SeqCst) && write_done.load(Ordering::SeqCst));
+    assert_eq!(setup.vault().read().unwrap().len(), 2);
+}

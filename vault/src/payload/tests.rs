@@ -387,3 +387,57 @@ fn embeddable_json() {
     assert!(!is_embeddable_json(""));
     assert!(!is_embeddable_json("{}{}"));
 }
+
+/// The example in docs/vault-format.md is a valid payload, and means what the page says.
+#[test]
+fn the_documented_example_parses() {
+    let doc = include_str!("../../../docs/vault-format.md");
+    let start = doc.find("```json\n").expect("the page has a JSON example") + "```json\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let p = decode(&doc.as_bytes()[start..end]).unwrap();
+    assert_eq!(p.recipients.len(), 1);
+    assert_eq!(p.vv.values().copied().collect::<Vec<_>>(), [5]);
+    assert_eq!(p.credentials.len(), 1);
+    let c = &p.credentials.iter().next().unwrap().body;
+    assert_eq!(c.key.username.as_deref(), Some("alice"));
+    assert_eq!(c.key.path, None);
+    assert_eq!(
+        c.password.as_ref().unwrap().expose_secret(),
+        "correct horse battery staple"
+    );
+    assert_eq!(
+        p.accounts.get("work").unwrap().body.secrets["client_secret"].expose_secret(),
+        "cs-example"
+    );
+    assert_eq!(
+        p.tokens.get("work").unwrap().body.expires_at,
+        Some(1_795_433_600)
+    );
+    assert_eq!(
+        p.plugin_states
+            .get("work")
+            .unwrap()
+            .body
+            .state
+            .expose_secret(),
+        r#"{ "refresh_token": "rt-example" }"#
+    );
+    assert_eq!(p.tombstones.len(), 1);
+    let tombstone = p.tombstones.keys().next().unwrap();
+    let gone = CredentialKey {
+        protocol: "https".into(),
+        host: "old.example.com".into(),
+        path: None,
+        username: None,
+    };
+    assert_eq!(*tombstone, EntryId::of_credential(&gone));
+    // And the documented id vectors are what the code computes.
+    for (kind, id) in [
+        (Kind::Token, "38025502bcbb3b1ddab161a691691c2f"),
+        (Kind::PluginState, "2552e3333b7905082b087e8cb30c8e1d"),
+        (Kind::Account, "9e8eafdba8c10a644d7f09cd4b4851db"),
+    ] {
+        assert_eq!(hex::encode(EntryId::of_named(&kind, "work").0), id);
+        assert!(doc.contains(id));
+    }
+}
