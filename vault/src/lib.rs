@@ -73,3 +73,16 @@ pub use store::{BACKUPS_KEPT, Location, Vault};
 
 /// The payload format this build writes and the newest it can read.
 pub const FORMAT_VERSION: u32 = 1;
+
+#[cfg(test)]
+mod tests {
+    /// The handle and its data can move between threads (a helper may use a thread pool).
+    #[test]
+    fn public_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<crate::Vault>();
+        check::<crate::Snapshot>();
+        check::<crate::Identity>();
+        check::<crate::Error>();
+    }
+}

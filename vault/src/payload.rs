@@ -1178,8 +1178,14 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
                 return Ok(());
             }
             let mut de = serde_json::Deserializer::from_str(raw.get());
-            body = ParsedBody::parse(&kind, &mut de)
-                .map_err(|_| ours("an entry's body is not valid for its kind"))?;
+            body = ParsedBody::parse(&kind, &mut de).map_err(|e| {
+                // Keep a reason of ours (it names no content); hide serde's.
+                let message = e.to_string();
+                match message.strip_prefix(OURS) {
+                    Some(m) => ours(m.split(" at line ").next().unwrap_or(m)),
+                    None => ours("an entry's body is not valid for its kind"),
+                }
+            })?;
         }
         let body = body.ok_or_else(|| ours("a live entry has no body"))?;
         fn live<T: Body, E: de::Error>(

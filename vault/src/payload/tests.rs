@@ -441,3 +441,116 @@ fn the_documented_example_parses() {
         assert!(doc.contains(id));
     }
 }
+
+/// Every reason this module gives for a damaged payload, produced once.
+#[test]
+fn every_damage_has_its_reason() {
+    let good = text(&encode(&full().payload, 0)).to_string();
+    let v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let credential_index = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|e| e["kind"] == "credential" && e.get("body").is_some())
+        .unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = v.clone();
+        f(&mut v);
+        v.to_string()
+    };
+    let entry = |f: &'static dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+        edit(&move |v| f(v["entries"][credential_index].as_object_mut().unwrap()))
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (
+            edit(&|v| v["vault_secret"] = "abc".into()),
+            "the vault secret is not 64 hexadecimal characters",
+        ),
+        (
+            edit(&|v| v["max_hlc"] = serde_json::json!([1, 2])),
+            "a clock stamp is not [wall_ms, counter, device]",
+        ),
+        (
+            edit(&|v| {
+                v["max_hlc"] = serde_json::json!([1, 2, "00000000000000000000000000000000", 4])
+            }),
+            "a clock stamp is not [wall_ms, counter, device]",
+        ),
+        (
+            edit(&|v| v["recipients"] = serde_json::json!({"value": []})),
+            "the recipients register lacks its value or stamp",
+        ),
+        (
+            edit(&|v| v["vv"] = serde_json::json!({"nope": 1})),
+            "a version vector key is not a device id",
+        ),
+        (
+            edit(&|v| drop(v.as_object_mut().unwrap().remove("entries"))),
+            "the payload has no `entries` field",
+        ),
+        (entry(&|e| drop(e.remove("id"))), "an entry has no id"),
+        (
+            entry(&|e| drop(e.remove("hlc"))),
+            "an entry has no clock stamp",
+        ),
+        (entry(&|e| drop(e.remove("kind"))), "an entry has no kind"),
+        (
+            entry(&|e| drop(e.remove("body"))),
+            "a live entry has no body",
+        ),
+        (
+            // Body before kind (parsed late), and not valid for its kind.
+            entry(&|e| {
+                e.remove("kind");
+                e.insert("kind".into(), "credential".into());
+                e["body"] = serde_json::json!({"protocol": 7});
+            }),
+            "an entry's body is not valid for its kind",
+        ),
+        (
+            entry(&|e| drop(e["body"].as_object_mut().unwrap().remove("host"))),
+            "a stored credential lacks its protocol or host",
+        ),
+        (
+            edit(&|v| {
+                let accounts = v["entries"].as_array_mut().unwrap();
+                let a = accounts
+                    .iter_mut()
+                    .find(|e| e["kind"] == "account")
+                    .unwrap();
+                a["body"].as_object_mut().unwrap().remove("provider");
+            }),
+            "an account lacks its name, provider or url",
+        ),
+        (
+            edit(&|v| {
+                let entries = v["entries"].as_array_mut().unwrap();
+                let t = entries.iter_mut().find(|e| e["kind"] == "token").unwrap();
+                t["body"].as_object_mut().unwrap().remove("obtained_at");
+            }),
+            "a cached token lacks its account, secret or obtained_at",
+        ),
+        (
+            edit(&|v| {
+                let entries = v["entries"].as_array_mut().unwrap();
+                let s = entries
+                    .iter_mut()
+                    .find(|e| e["kind"] == "plugin_state")
+                    .unwrap();
+                let body = s["body"].as_object_mut().unwrap();
+                body.remove("state");
+                body.remove("state_text");
+            }),
+            "plugin state lacks its account or state",
+        ),
+    ];
+    for (payload, expected) in cases {
+        let reason = invalid(&payload);
+        assert!(
+            reason.starts_with(expected),
+            "expected {expected:?}, got {reason:?}"
+        );
+        assert!(reason.contains("(line 1, column "), "{reason}");
+        assert!(!reason.contains("secret\""), "{reason}");
+    }
+}
