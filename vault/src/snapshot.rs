@@ -167,6 +167,7 @@ impl Snapshot {
     pub fn accounts(&self) -> impl Iterator<Item = &Account> + '_ {
         self.payload.accounts.iter().map(|live| &live.body)
     }
+    /// The account with this name.
     pub fn account(&self, name: &str) -> Option<&Account> {
         self.get::<Account>(name)
     }
@@ -191,6 +192,7 @@ impl Snapshot {
     pub fn put_token(&mut self, token: CachedToken) {
         self.put(token);
     }
+    /// Deletes an account's cached token (leaves a tombstone). Returns whether it was live.
     pub fn remove_token(&mut self, account: &str) -> bool {
         self.remove::<CachedToken>(account)
     }
@@ -198,12 +200,14 @@ impl Snapshot {
     pub fn plugin_state(&self, account: &str) -> Option<&SecretString> {
         self.get::<PluginState>(account).map(|s| &s.state)
     }
+    /// Inserts or replaces an account's plugin state. The text is returned exactly as given.
     pub fn put_plugin_state(&mut self, account: &str, state: SecretString) {
         self.put(PluginState {
             account: account.to_string(),
             state,
         });
     }
+    /// Deletes an account's plugin state (leaves a tombstone). Returns whether it was live.
     pub fn remove_plugin_state(&mut self, account: &str) -> bool {
         self.remove::<PluginState>(account)
     }
@@ -308,6 +312,7 @@ impl Snapshot {
             + p.plugin_states.len()
             + p.others.len()
     }
+    /// Whether there is no live entry.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

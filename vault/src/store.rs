@@ -68,6 +68,8 @@ pub struct Vault {
 }
 
 impl Vault {
+    /// A handle on the vault at `location`, opened with `identity`; changes are stamped with
+    /// `device`. Touches no file.
     pub fn new(location: Location, identity: Identity, device: DeviceId) -> Vault {
         Vault {
             location,
@@ -76,6 +78,7 @@ impl Vault {
         }
     }
 
+    /// Where the vault and this device's state live.
     pub fn location(&self) -> &Location {
         &self.location
     }
@@ -90,6 +93,7 @@ impl Vault {
         self.device
     }
 
+    /// Whether the vault file exists (it may still be unreadable).
     pub fn exists(&self) -> bool {
         self.location.file.exists()
     }
