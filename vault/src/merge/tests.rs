@@ -315,7 +315,7 @@ fn winners(s: &Snapshot) -> BTreeMap<EntryId, Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases by default; PROPTEST_CASES=5000 for a longer run.
 
     #[test]
     fn merge_is_a_join(ops in proptest::collection::vec(op(), 0..60)) {
