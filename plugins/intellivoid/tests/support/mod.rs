@@ -216,7 +216,8 @@ pub struct Pty {
 }
 
 impl Pty {
-    fn spawn(cmd: &mut Command) -> Pty {
+    /// Runs `cmd` (a `script -qec LINE /dev/null`) with its output collected.
+    pub fn spawn(cmd: &mut Command) -> Pty {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
