@@ -290,13 +290,7 @@ fn login(client: &Client<'_, '_>, req: &GetRequest, why: Option<Error>) -> Resul
             .map_err(|what| errors::malformed(&client.ctx(Method::RequestAuthentication), what))?,
         Err(e) => return Err(client.fail(Method::RequestAuthentication, &e)),
     };
-    if let Some(status) = auth.status.as_deref().filter(|s| *s != "ACTIVE") {
-        return Err(Error::new(
-            ErrorKind::ServiceError,
-            format!("Intellivoid created a login request that is already {status}"),
-        )
-        .with_hint(login_hint(account)));
-    }
+    check_request_status(&auth, account)?;
     let deadline = request_deadline(host.now_unix(), auth.expires_timestamp);
 
     // One poll before the user is asked: a wrong secret key (23) or a suspended application
@@ -323,6 +317,29 @@ fn login(client: &Client<'_, '_>, req: &GetRequest, why: Option<Error>) -> Resul
         Err(e) => return Err(client.fail(Method::ProcessAuthentication, &e)),
     };
     finish_login(client, approval, &auth.requested_permissions)
+}
+
+/// A new request is `ACTIVE`; one that is already `BLOCKED` or `EXPIRED` cannot be approved.
+pub fn check_request_status(auth: &AuthRequest, account: &str) -> Result<()> {
+    match auth.status.as_deref() {
+        None | Some("ACTIVE") => Ok(()),
+        Some(status) => Err(Error::new(
+            ErrorKind::ServiceError,
+            format!("Intellivoid created a login request that is already {status}"),
+        )
+        .with_hint(login_hint(account))),
+    }
+}
+
+/// The request's lifetime passed on the local clock without an approval.
+pub fn expired_locally(account: &str) -> Error {
+    Error::new(
+        ErrorKind::Other,
+        "the login request expired before it was approved",
+    )
+    .with_hint(format!(
+        "run `keyhelm login {account}` and approve the request in the browser in time"
+    ))
 }
 
 /// One `process_authentication`: `Ok(None)` while the user has not approved (41).
@@ -354,14 +371,7 @@ fn wait_for_approval(
     loop {
         std::thread::sleep(interval);
         if host.now_unix() > deadline {
-            return Err(Error::new(
-                ErrorKind::Other,
-                "the login request expired before it was approved",
-            )
-            .with_hint(format!(
-                "run `keyhelm login {}` and approve the request in the browser in time",
-                client.settings.account
-            )));
+            return Err(expired_locally(&client.settings.account));
         }
         match poll(client, auth) {
             Ok(Ok(Some(approval))) => return Ok(approval),
@@ -516,6 +526,40 @@ mod tests {
         for odd in [None, Some(now), Some(now - 5000), Some(now + 86_400)] {
             assert_eq!(request_deadline(now, odd), now + 602, "{odd:?}");
         }
+    }
+
+    #[test]
+    fn login_request_errors() {
+        let auth = |status: Option<&str>| AuthRequest {
+            request_token: SecretString::from("rt"),
+            authentication_url: "https://a/".into(),
+            expires_timestamp: None,
+            requested_permissions: vec![],
+            status: status.map(str::to_owned),
+        };
+        assert!(check_request_status(&auth(None), "work").is_ok());
+        assert!(check_request_status(&auth(Some("ACTIVE")), "work").is_ok());
+        let e = check_request_status(&auth(Some("BLOCKED")), "work").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ServiceError);
+        assert_eq!(
+            e.message,
+            "Intellivoid created a login request that is already BLOCKED"
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("run `keyhelm login work` in a terminal and approve the request in the browser")
+        );
+
+        let e = expired_locally("work");
+        assert_eq!(e.kind, ErrorKind::Other);
+        assert_eq!(
+            e.message,
+            "the login request expired before it was approved"
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("run `keyhelm login work` and approve the request in the browser in time")
+        );
     }
 
     #[test]
