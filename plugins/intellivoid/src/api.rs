@@ -214,8 +214,50 @@ fn int(v: &Value) -> Option<i64> {
     }
 }
 
+/// A success's `results` object. It may hold an access token, so its strings are zeroized
+/// when it is dropped, and `Debug` does not show it.
+#[derive(PartialEq)]
+pub struct Results(Value);
+
+impl Results {
+    /// Wraps a value.
+    pub fn new(value: Value) -> Results {
+        Results(value)
+    }
+}
+
+impl std::ops::Deref for Results {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Results {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Results(REDACTED)")
+    }
+}
+
+impl Drop for Results {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+/// Zeroizes every string in `v`.
+fn wipe(v: &mut Value) {
+    use keyhelm_core::secrecy::zeroize::Zeroize;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(map) => map.values_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
 /// Classifies an answer: the results object of a success, or why there is none.
-pub fn classify(resp: &HttpResponse) -> Result<Value, ApiError> {
+pub fn classify(resp: &HttpResponse) -> Result<Results, ApiError> {
     let status = resp.status;
     if (300..400).contains(&status) {
         return Err(ApiError::Redirect {
@@ -239,7 +281,8 @@ pub fn classify(resp: &HttpResponse) -> Result<Value, ApiError> {
             .filter(|c| !c.is_empty())
             .map_or_else(|| "no content type".to_owned(), |c| clean(&c)),
     };
-    let body: Value = resp.json().map_err(|_| not_json())?;
+    // The whole answer is wiped when this function returns, whatever it returns.
+    let body = Results(resp.json().map_err(|_| not_json())?);
     let Some(obj) = body.as_object() else {
         return Err(ApiError::Unreadable {
             status,
@@ -272,7 +315,7 @@ pub fn classify(resp: &HttpResponse) -> Result<Value, ApiError> {
             });
         }
         return match obj.get("results") {
-            Some(results) if results.is_object() => Ok(results.clone()),
+            Some(results) if results.is_object() => Ok(Results(results.clone())),
             _ => Err(ApiError::Unreadable {
                 status,
                 detail: "the answer has no results",
@@ -561,6 +604,10 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(r["a"], 1);
+        assert_eq!(format!("{r:?}"), "Results(REDACTED)");
+        let mut v = serde_json::json!({"t": "s3cret", "l": ["x"], "n": 1});
+        wipe(&mut v);
+        assert_eq!(v, serde_json::json!({"t": "", "l": [""], "n": 1}));
     }
 
     #[test]

@@ -17,9 +17,8 @@ use std::time::Duration;
 use keyhelm_core::msg::{ErrorKind, GetRequest, GetResponse, StateUpdate};
 use keyhelm_core::sdk::{Error, Host, Result};
 use keyhelm_core::secrecy::ExposeSecret;
-use serde_json::Value;
 
-use crate::api::{self, AccessInfo, ApiError, Approval, AuthRequest, Method};
+use crate::api::{self, AccessInfo, ApiError, Approval, AuthRequest, Method, Results};
 use crate::errors::{self, Context, is_access_gone, login_hint};
 use crate::settings::Settings;
 use crate::state::Saved;
@@ -63,7 +62,7 @@ impl Client<'_, '_> {
         &self,
         method: Method,
         extra: &[(&str, &str)],
-    ) -> Result<std::result::Result<Value, ApiError>> {
+    ) -> Result<std::result::Result<Results, ApiError>> {
         let req = api::build(self.settings, method, extra);
         let resp = self.host.http(&req)?;
         let out = api::classify(&resp);
