@@ -233,3 +233,43 @@ fn logout_forgets_the_token_and_says_how_to_revoke_it() {
     );
     assert_eq!(w.count(ROUTE_PROCESS_AUTHENTICATION), polls);
 }
+
+#[test]
+fn logs_never_show_a_secret() {
+    let mut w = World::short_lived_tokens();
+    w.env.set_var("KEYHELM_LOG", "keyhelm=trace");
+    w.add_account(&[]);
+    w.auto_approve(2, &ALL);
+    let (status, screen) = w.login();
+    assert!(status.success(), "{screen}");
+    assert!(
+        screen.contains("intellivoid: process_authentication answered HTTP 400, COA error 41: AWAITING AUTHENTICATION"),
+        "the plugin's log lines are there:\n{screen}"
+    );
+    // A renewal by use, and a refusal, with logs.
+    let renewal = w.keyhelm(&["token", "work"], b"");
+    assert!(renewal.status.success(), "{}", describe(&renewal));
+    let token = text(&renewal.stdout).trim_end().to_owned();
+    assert!(w.fake.revoke(&token));
+    let refused = w.keyhelm(&["token", "work"], b"");
+    assert!(!refused.status.success());
+
+    let request = w.fake.last_request_token().unwrap();
+    let logs = [screen.clone(), text(&renewal.stderr), text(&refused.stderr)].join("\n");
+    assert!(logs.contains("intellivoid: get_user succeeded"), "{logs}");
+    let installed = support::plugin_file(&w.env.keyhelm_home());
+    assert!(
+        logs.contains(&format!("path={}", installed.display())),
+        "keyhelm loaded the installed copy:\n{logs}"
+    );
+    assert!(
+        !logs.contains(&w.app.secret_key),
+        "the secret key leaked:\n{logs}"
+    );
+    assert!(!logs.contains(&token), "the access token leaked:\n{logs}");
+    assert_eq!(
+        screen.matches(&request).count(),
+        1,
+        "the request token appears only in the URL shown to the user:\n{screen}"
+    );
+}

@@ -157,7 +157,9 @@ impl World {
     }
 }
 
-/// Copies the plugin into `$KEYHELM_HOME/plugins` (folders 0700, file 0644).
+/// Copies the plugin into `$KEYHELM_HOME/plugins` (folders 0700, file 0644), and points the
+/// config at that copy: otherwise keyhelm would find the build's own copy first, in the
+/// folder of the `keyhelm` binary.
 pub fn install_plugin(keyhelm_home: &Path) {
     let dir = keyhelm_home.join("plugins");
     std::fs::DirBuilder::new()
@@ -169,6 +171,13 @@ pub fn install_plugin(keyhelm_home: &Path) {
     let target = dir.join("libkeyhelm_intellivoid.so");
     std::fs::copy(plugin_cdylib("keyhelm-intellivoid"), &target).unwrap();
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = keyhelm_home.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[plugins.paths]\nintellivoid = \"{}\"\n", target.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Single-quotes a word for `sh`.
