@@ -177,10 +177,11 @@ impl Failure {
                     "Intralinks refused the client_secret of account `{account}` (HTTP {status}, invalid_client)"
                 ),
             )
-            .with_hint(
+            .with_hint(format!(
                 "client_secret is the consumer secret of the app whose consumer key is client_id \
-                 (My Apps at developers.intralinks.com); add the account again with the right one",
-            ),
+                 (My Apps at developers.intralinks.com); to change it, remove the account \
+                 (`keyhelm account remove {account}`) and add it again"
+            )),
             Failure::GrantNotEnabled { status } => ErrorMessage::new(
                 ErrorKind::AuthFailed,
                 format!(
@@ -215,9 +216,10 @@ impl Failure {
                 } else {
                     format!(
                         "log out of Intralinks elsewhere (an idle session ends 60 minutes after \
-                         its last use) and try again, or set {END_OTHER_SESSIONS}=true on account \
-                         `{account}`: keyhelm then ends your other sessions whenever it logs in, \
-                         which also logs you out of Intralinks in your web browser"
+                         its last use) and try again, or add account `{account}` again with \
+                         --set {END_OTHER_SESSIONS}=true: keyhelm then ends your other sessions \
+                         whenever it logs in, which also logs you out of Intralinks in your web \
+                         browser"
                     )
                 };
                 ErrorMessage::new(
@@ -915,7 +917,8 @@ mod tests {
                 ErrorKind::AuthFailed,
                 "Intralinks refused the client_secret of account `work` (HTTP 401, invalid_client) \
                  (client_secret is the consumer secret of the app whose consumer key is client_id \
-                 (My Apps at developers.intralinks.com); add the account again with the right one)",
+                 (My Apps at developers.intralinks.com); to change it, remove the account \
+                 (`keyhelm account remove work`) and add it again)",
             ),
             (
                 Failure::GrantNotEnabled { status: 400 },
@@ -940,9 +943,9 @@ mod tests {
                 "Intralinks refused a new session for joe@example.com (HTTP 403, subcode 018): \
                  the user is logged in elsewhere, and the user or one of their workspaces does not \
                  allow concurrent logins (log out of Intralinks elsewhere (an idle session ends 60 \
-                 minutes after its last use) and try again, or set end_other_sessions=true on account \
-                 `work`: keyhelm then ends your other sessions whenever it logs in, which also logs \
-                 you out of Intralinks in your web browser)",
+                 minutes after its last use) and try again, or add account `work` again with \
+                 --set end_other_sessions=true: keyhelm then ends your other sessions whenever it \
+                 logs in, which also logs you out of Intralinks in your web browser)",
             ),
             (
                 Failure::InvalidToken { status: 401 },
