@@ -114,7 +114,7 @@ fn clap_error(
     {
         return Exit::Ok.code();
     }
-    let text = e.render().ansi().to_string();
+    let text = e.render().to_string();
     if e.use_stderr() {
         let _ = err.write_all(text.as_bytes());
         Exit::Usage.code()

@@ -225,6 +225,8 @@ pub fn add(
         .describe(&HostServices::new(&req.name))
         .map_err(|e| provider::call_failure(&req.name, e))?;
     let d = &described.description;
+    // Settings first: a secret given on the command line is the error that matters most.
+    let settings = settings(&req.provider, d, &req.set)?;
     let url = match req.url.clone().or_else(|| d.default_base_url.clone()) {
         Some(url) => url,
         None => {
@@ -238,7 +240,6 @@ pub fn add(
     for m in &req.matches {
         Pattern::parse(m).map_err(|e| Failure::usage(e.to_string()))?;
     }
-    let settings = settings(&req.provider, d, &req.set)?;
     let (vault, _) = ctx.vault_or_init()?;
     if let Ok(snapshot) = vault.read()
         && snapshot.account(&req.name).is_some()

@@ -77,8 +77,10 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, req: &Request) -> Option<&'a Credentia
         c.password.is_some() || (req.capability_authtype && c.credential.is_some())
     };
     snapshot
-        .credentials_newest_first()
-        .find(|c| matches(req, &c.key) && usable(c))
+        .credentials_stamped()
+        .filter(|(c, _)| matches(req, &c.key) && usable(c))
+        .max_by_key(|(_, stamp)| *stamp)
+        .map(|(c, _)| c)
 }
 
 fn get(ctx: &Ctx, req: &Request, output: &mut impl Write) -> Result<()> {
