@@ -10,7 +10,7 @@ use keyhelm_core::secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::errors::{Failure, Scrub, classify, classify_json};
+use crate::errors::{Failure, Scrub, classify, classify_json, media_type};
 use crate::settings::{App, Login};
 
 /// The token endpoint.
@@ -109,7 +109,7 @@ pub fn parse_grant(
                     Ok(_) => Failure::Unreadable { status },
                     Err(_) => Failure::NotJson {
                         status,
-                        content_type: resp.header("content-type").map(|c| scrub.clean(c, 60)),
+                        content_type: media_type(resp, scrub),
                     },
                 },
             );

@@ -433,7 +433,7 @@ fn form_encode(s: &str) -> String {
 /// into seconds.
 pub fn classify(resp: &HttpResponse, scrub: &Scrub<'_>, now_unix: i64) -> Failure {
     let status = resp.status;
-    let content_type = resp.header("content-type").map(|c| scrub.clean(c, 60));
+    let content_type = media_type(resp, scrub);
     match status {
         300..=399 => {
             return Failure::Redirected {
@@ -470,6 +470,18 @@ pub fn classify(resp: &HttpResponse, scrub: &Scrub<'_>, now_unix: i64) -> Failur
         },
         (_, Some(json)) => classify_json(status, &json, scrub),
     }
+}
+
+/// The media type of the answer, without parameters (`text/html`), for messages.
+pub fn media_type(resp: &HttpResponse, scrub: &Scrub<'_>) -> Option<String> {
+    let ct = resp.header("content-type")?;
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or(ct)
+        .trim()
+        .to_ascii_lowercase();
+    (!media.is_empty()).then(|| scrub.clean(&media, 60))
 }
 
 /// Classifies a JSON error body (also used on a 2xx body that carries no token).
@@ -798,7 +810,7 @@ mod tests {
     #[test]
     fn html_garbage_and_empty_bodies_are_not_json() {
         let html = "<!DOCTYPE html><html><body>Your request cannot be completed, please retry</body></html>";
-        let f = classify(&resp(404, "text/html", html), &none(), NOW);
+        let f = classify(&resp(404, "Text/HTML; charset=UTF-8", html), &none(), NOW);
         assert_eq!(
             f,
             Failure::NotJson {

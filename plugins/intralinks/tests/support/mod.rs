@@ -79,7 +79,7 @@ impl Sandbox {
         assert!(
             out.status.success(),
             "{}",
-            describe_failure(&self.env.command(keyhelm_bin()).args(args), &out)
+            describe_failure(self.env.command(keyhelm_bin()).args(args), &out)
         );
         text(&out.stdout)
     }
