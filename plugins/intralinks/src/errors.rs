@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 use keyhelm_core::msg::{ErrorKind, ErrorMessage, HttpResponse};
 use keyhelm_core::redact_url;
+use keyhelm_core::secrecy::zeroize::{Zeroize, Zeroizing};
 use serde_json::Value;
 
 use crate::settings::{EMAIL, END_OTHER_SESSIONS, PASSWORD};
@@ -383,12 +384,20 @@ impl<'a> Scrub<'a> {
     /// `text` without any secret (plain or form-encoded), control characters or runs of
     /// white space, and at most `max` characters long.
     pub fn clean(&self, text: &str, max: usize) -> String {
-        let mut t = text.to_owned();
+        // Copies that may hold a secret are wiped when dropped or replaced.
+        let mut t = Zeroizing::new(text.to_owned());
+        let cut = |t: &mut Zeroizing<String>, secret: &str| {
+            if t.contains(secret) {
+                let replaced = t.replace(secret, "REDACTED");
+                t.zeroize();
+                **t = replaced;
+            }
+        };
         for s in &self.secrets {
-            t = t.replace(s, "REDACTED");
-            let encoded: String = form_encode(s);
-            if encoded != *s {
-                t = t.replace(&encoded, "REDACTED");
+            cut(&mut t, s);
+            let encoded = form_encode(s);
+            if encoded.as_str() != *s {
+                cut(&mut t, &encoded);
             }
         }
         let mut out = String::new();
@@ -413,8 +422,8 @@ impl<'a> Scrub<'a> {
     }
 }
 
-fn form_encode(s: &str) -> String {
-    let mut out = String::new();
+fn form_encode(s: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(s.len() * 3));
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
@@ -986,6 +995,34 @@ mod tests {
                 },
                 ErrorKind::AuthFailed,
                 "Intralinks refused the login (HTTP 403)",
+            ),
+            (
+                Failure::Redirected {
+                    status: 307,
+                    location: None,
+                },
+                ErrorKind::BadSettings,
+                "Intralinks redirected the login to another address (HTTP 307) \
+                 (set the URL of account `work` to the API's own address; keyhelm does not \
+                 follow redirects)",
+            ),
+            (
+                Failure::ServerError {
+                    status: 500,
+                    detail: Detail::default(),
+                    content_type: None,
+                },
+                ErrorKind::ServiceError,
+                "Intralinks failed to answer the login (HTTP 500) \
+                 (this is a problem at Intralinks; try again later)",
+            ),
+            (
+                Failure::SlowDown {
+                    status: 429,
+                    retry_after: Some(600),
+                },
+                ErrorKind::RateLimited,
+                "Intralinks asked keyhelm to slow down (HTTP 429) (try again in 10 minutes)",
             ),
             (
                 Failure::NoAccessToken { status: 200 },

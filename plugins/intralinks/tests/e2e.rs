@@ -227,6 +227,68 @@ fn logout_revokes_the_token_at_intralinks() {
     assert!(fake.is_valid_token(&again));
 }
 
+fn token_then_revoke(revoke: String) -> Canned {
+    Canned::routes(vec![
+        (
+            "/v2/oauth/token".to_owned(),
+            reply(
+                "200 OK",
+                &[("Content-Type", "application/json")],
+                r#"{"access_token":"canned-t0ken","token_type":"BearerToken","expires_in":3599,"email":"joe@example.com"}"#,
+            ),
+        ),
+        ("/v2/oauth/revoke".to_owned(), revoke),
+    ])
+}
+
+#[test]
+fn logout_of_a_token_intralinks_no_longer_knows_says_so() {
+    let server = token_then_revoke(reply(
+        "401 Unauthorized",
+        &[("Content-Type", "application/json")],
+        r#"{"status":"Unauthorized","error":{"code":401,"description":"invalid access token: Bearer canned-t0ken","subcode":"the passed access token is either not valid or is formatted incorrectly in the request"}}"#,
+    ));
+    let sandbox = Sandbox::new();
+    sandbox.add("work", &server.url, &[]);
+    assert_eq!(sandbox.token("work"), "canned-t0ken");
+    let out = sandbox.keyhelm_ok(&["logout", "work"], "");
+    assert_eq!(
+        out,
+        "Logged out of 'work'; the cached token is forgotten.\n\
+         Intralinks no longer accepted the token (it had expired or was revoked already)\n"
+    );
+    assert_eq!(server.paths(), ["/v2/oauth/token", "/v2/oauth/revoke"]);
+    assert!(sandbox.show("work").contains("token     no token yet\n"));
+}
+
+#[test]
+fn a_failed_revocation_is_reported_and_the_token_kept() {
+    let server = token_then_revoke(reply(
+        "401 Unauthorized",
+        &[("Content-Type", "application/json")],
+        r#"{"ErrorCode":"invalid_client","Error":"ClientId is Invalid"}"#,
+    ));
+    let sandbox = Sandbox::new();
+    sandbox.add("work", &server.url, &[]);
+    let token = sandbox.token("work");
+    let out = sandbox.keyhelm(&["logout", "work"], "");
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(
+        text(&out.stderr),
+        "keyhelm: error: account 'work': Intralinks refused the client_secret of account `work` \
+         (HTTP 401, invalid_client)\n\
+         keyhelm: hint: client_secret is the consumer secret of the app whose consumer key is \
+         client_id (My Apps at developers.intralinks.com); to change it, remove the account \
+         (`keyhelm account remove work`) and add it again\n"
+    );
+    assert_no_secrets(&text(&out.stderr), &[&token]);
+    assert!(
+        sandbox
+            .show("work")
+            .contains("token     token valid until ")
+    );
+}
+
 #[test]
 fn an_unknown_client_id_is_a_settings_error() {
     let fake = fake();

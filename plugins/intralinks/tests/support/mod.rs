@@ -264,28 +264,42 @@ pub fn assert_no_secrets(text: &str, tokens: &[&str]) {
     }
 }
 
-/// A loopback HTTP server that answers every request with one canned response and counts
-/// requests.
+/// One canned HTTP answer.
+pub fn reply(status_line: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let mut response = format!("HTTP/1.1 {status_line}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        response.push_str(&format!("{k}: {v}\r\n"));
+    }
+    response.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    response
+}
+
+/// A loopback HTTP server that answers with canned responses, chosen by the start of the
+/// request path, and counts requests.
 pub struct Canned {
     pub url: String,
-    hits: Arc<Mutex<usize>>,
+    hits: Arc<Mutex<Vec<String>>>,
 }
 
 impl Canned {
+    /// The same answer to every request.
     pub fn start(status_line: &str, headers: &[(&str, &str)], body: &str) -> Canned {
+        Canned::routes(vec![("/".to_owned(), reply(status_line, headers, body))])
+    }
+
+    /// The answer of the first `(path prefix, response)` that fits; 404 otherwise.
+    pub fn routes(routes: Vec<(String, String)>) -> Canned {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let mut response = format!("HTTP/1.1 {status_line}\r\nConnection: close\r\n");
-        for (k, v) in headers {
-            response.push_str(&format!("{k}: {v}\r\n"));
-        }
-        response.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        let hits = Arc::new(Mutex::new(0));
-        let counter = Arc::clone(&hits);
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&hits);
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
                 let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let path = request_line.split(' ').nth(1).unwrap_or("").to_owned();
                 let mut length = 0usize;
                 loop {
                     let mut line = String::new();
@@ -302,14 +316,24 @@ impl Canned {
                 }
                 let mut body = vec![0; length];
                 let _ = reader.read_exact(&mut body);
-                *counter.lock().unwrap() += 1;
+                let response = routes
+                    .iter()
+                    .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+                    .map_or_else(|| reply("404 Not Found", &[], ""), |(_, r)| r.clone());
+                log.lock().unwrap().push(path);
                 let _ = reader.get_mut().write_all(response.as_bytes());
             }
         });
         Canned { url, hits }
     }
 
+    /// How many requests arrived.
     pub fn hits(&self) -> usize {
-        *self.hits.lock().unwrap()
+        self.hits.lock().unwrap().len()
+    }
+
+    /// The paths requested, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.hits.lock().unwrap().clone()
     }
 }
