@@ -11,15 +11,15 @@ use keyhelm_core::secrecy::{ExposeSecret, SecretString};
 /// The production API, used when the account sets no URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.intralinks.com";
 
-/// Setting keys.
+/// Setting: the app's consumer key.
 pub const CLIENT_ID: &str = "client_id";
-/// Setting keys.
+/// Setting: the user's Intralinks login email.
 pub const EMAIL: &str = "email";
-/// Setting keys.
+/// Setting: send `endOtherSessions=true` on every login (default false).
 pub const END_OTHER_SESSIONS: &str = "end_other_sessions";
-/// Secret keys.
+/// Secret: the app's consumer secret.
 pub const CLIENT_SECRET: &str = "client_secret";
-/// Secret keys.
+/// Secret: the user's Intralinks password.
 pub const PASSWORD: &str = "password";
 
 /// What `describe` says.
