@@ -13,8 +13,8 @@
 //!
 //! Run: `cargo bench -p keyhelm --bench plugin_load`.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+#[path = "../tests/plugin_support/mod.rs"]
+mod plugin_support;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,8 +26,8 @@ use keyhelm_core::msg::{Account, CredentialRequest, GetRequest};
 use keyhelm_core::secrecy::SecretString;
 
 fn bench(c: &mut Criterion) {
-    let dir = support::private_dir();
-    let master = support::install_from("release", "good", "good", dir.path());
+    let dir = plugin_support::private_dir();
+    let master = plugin_support::install_from("release", "good", "good", dir.path());
     // Strip symbols so each fresh copy is a realistic release plugin without debug data.
     let _ = std::process::Command::new("strip").arg(&master).status();
     let dirs = vec![dir.path().to_path_buf()];
@@ -46,7 +46,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let copies = support::private_dir();
+    let copies = plugin_support::private_dir();
     let n = AtomicUsize::new(0);
     let mut group = c.benchmark_group("load");
     group

@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, SetupCommand};
+use crate::cli::{AccountCommand, Cli, Command, PluginCommand, SetupCommand};
 use crate::ctx::Ctx;
 use crate::error::{Exit, Result};
 use crate::paths::Env;
@@ -49,6 +49,51 @@ fn dispatch(
         Command::List(args) => crate::cmd::list::run(ctx, args.json, output),
         Command::Setup(SetupCommand::Git { local }) => crate::cmd::setup::git(ctx, local, output),
         Command::Doctor => crate::cmd::doctor::run(ctx, output),
+        Command::Account(cmd) => account(ctx, cmd, input, output),
+        Command::Token { name } => crate::cmd::account::token(ctx, &name, output),
+        Command::Login { name } => crate::cmd::account::login(ctx, &name, output),
+        Command::Logout { name } => crate::cmd::account::logout(ctx, &name, output),
+        Command::Plugin(PluginCommand::List { json }) => {
+            crate::cmd::plugin::list(ctx, json, output)
+        }
+        Command::Plugin(PluginCommand::Verify { path, json }) => {
+            crate::cmd::plugin::verify(ctx, &path, json, output)
+        }
+        Command::Plugin(PluginCommand::Trust { name }) => {
+            crate::cmd::plugin::trust(ctx, &name, output)
+        }
+    }
+}
+
+fn account(
+    ctx: &Ctx,
+    cmd: AccountCommand,
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+) -> Result<()> {
+    use crate::cmd::account;
+    match cmd {
+        AccountCommand::Add {
+            name,
+            provider,
+            url,
+            matches,
+            set,
+            secrets_from_stdin,
+        } => {
+            let req = account::AddRequest {
+                name,
+                provider,
+                url,
+                matches,
+                set,
+                secrets_from_stdin,
+            };
+            account::add(ctx, req, input, output)
+        }
+        AccountCommand::List { json } => account::list(ctx, json, output),
+        AccountCommand::Show { name, json } => account::show(ctx, &name, json, output),
+        AccountCommand::Remove { name } => account::remove(ctx, &name, output),
     }
 }
 
@@ -69,7 +114,7 @@ fn clap_error(
     {
         return Exit::Ok.code();
     }
-    let text = e.render().ansi().to_string();
+    let text = e.render().to_string();
     if e.use_stderr() {
         let _ = err.write_all(text.as_bytes());
         Exit::Usage.code()

@@ -35,6 +35,94 @@ pub enum Command {
     Setup(SetupCommand),
     /// Check keyhelm's files and each tool's configuration, and say what is wrong
     Doctor,
+    /// Manage accounts: a name bound to a provider plugin, its URL and settings
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Print a valid access token for an account on stdout (for scripts)
+    Token {
+        /// The account
+        name: String,
+    },
+    /// Log in to an account now, even if a token is cached (prompts as the provider needs)
+    Login {
+        /// The account
+        name: String,
+    },
+    /// Revoke the account's token where the service allows it, and forget it
+    Logout {
+        /// The account
+        name: String,
+    },
+    /// Inspect, check and pin provider plugins
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Add an account; secrets are prompted for, or read from stdin, never taken from argv
+    Add {
+        /// A name for the account (letters, digits, '.', '_', '-')
+        name: String,
+        /// The provider plugin, e.g. intralinks, clinked, intellivoid
+        #[arg(long)]
+        provider: String,
+        /// The provider API's base URL (default: the service's own)
+        #[arg(long)]
+        url: Option<String>,
+        /// A URL the account answers for, e.g. https://git.example.com/team (repeatable;
+        /// default: the base URL's origin)
+        #[arg(long = "match", value_name = "URL")]
+        matches: Vec<String>,
+        /// A non-secret setting (repeatable)
+        #[arg(long, value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Read the secret settings as KEY=VALUE lines from stdin instead of prompting
+        #[arg(long)]
+        secrets_from_stdin: bool,
+    },
+    /// List the accounts and the state of their tokens
+    List {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one account (never its secrets)
+    Show {
+        /// The account
+        name: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an account with its cached token and provider state
+    Remove {
+        /// The account
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// List the plugins keyhelm can find: name, version, ABI, pinned or not, path
+    List {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every loader check on a plugin file and print what it describes
+    Verify {
+        /// The plugin file (libkeyhelm_<name>.so)
+        path: std::path::PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pin a plugin to the sha256 of its current file (in config.toml)
+    Trust {
+        /// The provider name
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -13,19 +13,32 @@ pub mod git;
 pub mod out;
 pub mod paths;
 pub mod plugin;
+pub mod provider;
 pub mod tty;
+pub mod urlmatch;
 
 /// The process entry point: real environment, real stdio.
 pub fn main() -> std::process::ExitCode {
     let env = paths::Env::from_process();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let stdin = std::io::stdin();
-    let code = app::run(
-        &args,
-        env,
-        &mut stdin.lock(),
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
-    );
+    // Protocol bytes go to a private copy of fd 1, and fd 1 itself points at stderr, so that
+    // nothing a plugin prints can reach the tool reading our answer.
+    let code = match plugin::protect_stdout() {
+        Ok(mut protocol) => app::run(
+            &args,
+            env,
+            &mut stdin.lock(),
+            &mut protocol,
+            &mut std::io::stderr().lock(),
+        ),
+        Err(_) => app::run(
+            &args,
+            env,
+            &mut stdin.lock(),
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ),
+    };
     std::process::ExitCode::from(code)
 }

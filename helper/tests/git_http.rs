@@ -37,7 +37,7 @@ fn askpass_answering(s: &mut Sandbox, password: &str) {
 }
 
 fn prompts(s: &Sandbox) -> usize {
-    let answered = std::fs::read_to_string(s.dir().join("answered.log")).unwrap_or_default();
+    let answered = std::fs::read_to_string(s.dir().join("bin/answered.log")).unwrap_or_default();
     answered.lines().count() + s.env.askpass_calls().len()
 }
 

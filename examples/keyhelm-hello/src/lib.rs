@@ -24,7 +24,7 @@ impl Provider for Hello {
     fn get(&self, host: &Host<'_>, req: GetRequest) -> Result<GetResponse> {
         let seed = req.account.secret("seed").ok_or_else(|| {
             Error::new(ErrorKind::BadSettings, "the account has no secret `seed`")
-                .with_hint("add it with `keyhelm account edit`")
+                .with_hint("add the account again with its `seed` secret")
         })?;
         let greeting = req.account.setting("greeting").unwrap_or("hello");
         let token = SecretString::from(format!("{greeting}-{}", seed.expose_secret()));

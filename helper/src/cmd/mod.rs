@@ -1,8 +1,10 @@
 //! Human commands: readable text on stdout, `--json` where scripts want it.
 
+pub mod account;
 pub mod doctor;
 pub mod init;
 pub mod list;
+pub mod plugin;
 pub mod setup;
 
 /// A unix time as `2026-11-23 11:00:00 UTC`.

@@ -68,7 +68,13 @@ pub fn git(ctx: &Ctx, local: bool, output: &mut impl Write) -> Result<()> {
     let scope = if local { "--local" } else { "--global" };
     let exe = keyhelm_exe(ctx)?;
     let helper = git_helper_string(&exe);
-    let existing = git_helpers(Some(scope))?;
+    let existing = git_helpers(Some(scope)).map_err(|e| {
+        if local {
+            e.hint("run it inside a git repository, or drop --local to configure git globally")
+        } else {
+            e
+        }
+    })?;
     let mut report = String::new();
     if existing.iter().any(|h| is_keyhelm_helper(h, &exe)) {
         report.push_str(&format!(

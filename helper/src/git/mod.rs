@@ -17,8 +17,10 @@ use std::io::{BufRead, Write};
 use keyhelm_vault::{Credential, CredentialKey, Snapshot};
 use secrecy::ExposeSecret;
 
+use crate::cmd::account::has_terminal;
 use crate::ctx::Ctx;
 use crate::error::{Failure, Result};
+use crate::provider;
 use protocol::{Request, Response};
 
 /// Runs one git operation with the tool's stdin and stdout.
@@ -75,14 +77,16 @@ pub fn lookup<'a>(snapshot: &'a Snapshot, req: &Request) -> Option<&'a Credentia
         c.password.is_some() || (req.capability_authtype && c.credential.is_some())
     };
     snapshot
-        .credentials_newest_first()
-        .find(|c| matches(req, &c.key) && usable(c))
+        .credentials_stamped()
+        .filter(|(c, _)| matches(req, &c.key) && usable(c))
+        .max_by_key(|(_, stamp)| *stamp)
+        .map(|(c, _)| c)
 }
 
 fn get(ctx: &Ctx, req: &Request, output: &mut impl Write) -> Result<()> {
-    if req.protocol.is_none() || req.host.is_none() {
+    let (Some(protocol), Some(host)) = (req.protocol.as_deref(), req.host.as_deref()) else {
         return Ok(());
-    }
+    };
     let Some(vault) = ctx.vault()? else {
         return Ok(());
     };
@@ -91,22 +95,79 @@ fn get(ctx: &Ctx, req: &Request, output: &mut impl Write) -> Result<()> {
         Err(keyhelm_vault::Error::Missing { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let Some(found) = lookup(&snapshot, req) else {
+    let response = if let Some(found) = lookup(&snapshot, req) {
+        Response {
+            authtype: found.authtype.clone(),
+            credential: found.credential.clone(),
+            username: found.key.username.clone(),
+            password: found.password.clone(),
+            password_expiry_utc: found.password_expiry_utc,
+            oauth_refresh_token: found.oauth_refresh_token.clone(),
+        }
+    } else if let Some(account) =
+        provider::account_for(&snapshot, protocol, host, req.path.as_deref())
+    {
+        let name = account.name.clone();
+        // The hot path: a fresh cached token is answered from the snapshot already read.
+        let token = match snapshot
+            .token(&name)
+            .filter(|t| provider::is_fresh(t, provider::now()))
+        {
+            Some(token) => token.clone(),
+            None => {
+                drop(snapshot);
+                let opts = provider::Options {
+                    interactive: has_terminal(),
+                    force_login: false,
+                };
+                let request = provider::plugin_request(
+                    Some(protocol),
+                    Some(host),
+                    req.path.as_deref(),
+                    req.username.as_deref(),
+                    opts,
+                );
+                provider::token(ctx, &vault, &name, request, opts)?
+            }
+        };
+        if let (Some(wanted), Some(user)) = (&req.username, &token.username)
+            && wanted != user
+        {
+            return Ok(()); // git asks for another user than the account's.
+        }
+        Response {
+            authtype: Some(
+                token
+                    .authtype
+                    .clone()
+                    .unwrap_or_else(|| "Bearer".to_owned()),
+            ),
+            credential: Some(token.secret.clone()),
+            username: token
+                .username
+                .clone()
+                .or_else(|| req.username.clone())
+                .or(Some(name)),
+            password: Some(token.secret.clone()),
+            password_expiry_utc: token.expires_at,
+            oauth_refresh_token: None,
+        }
+    } else {
         return Ok(());
-    };
-    let response = Response {
-        authtype: found.authtype.clone(),
-        credential: found.credential.clone(),
-        username: found.key.username.clone(),
-        password: found.password.clone(),
-        password_expiry_utc: found.password_expiry_utc,
-        oauth_refresh_token: found.oauth_refresh_token.clone(),
     };
     let bytes = response
         .encode(req.capability_authtype)
         .map_err(|e| Failure::other(e.to_string()).hint("store the credential again"))?;
     crate::out::write_all(output, &bytes)?;
     Ok(())
+}
+
+/// Whether `secret` is the cached token of an account: git hands tokens keyhelm issued back
+/// to `store` and `erase`, and they must not become stored credentials.
+fn is_account_token(s: &Snapshot, secret: &secrecy::SecretString) -> bool {
+    s.accounts()
+        .filter_map(|a| s.token(&a.name))
+        .any(|t| t.secret.expose_secret() == secret.expose_secret())
 }
 
 /// The credential a `store` request asks to persist, or `None` when there is nothing to keep.
@@ -154,7 +215,14 @@ fn store(ctx: &Ctx, req: &Request) -> Result<()> {
     let (vault, _) = ctx.vault_or_init()?;
     // git calls `store` after every successful authentication: a credential that is already
     // stored as is must not rewrite the vault (no new stamp, no backup, no sync churn).
-    let stored_as_is = |s: &Snapshot| s.credentials().any(|c| unchanged(c, &credential));
+    // A token an account issued is cached with its account, not stored as a credential.
+    let stored_as_is = |s: &Snapshot| {
+        s.credentials().any(|c| unchanged(c, &credential))
+            || [&credential.password, &credential.credential]
+                .into_iter()
+                .flatten()
+                .any(|secret| is_account_token(s, secret))
+    };
     match vault.read() {
         Ok(snapshot) if stored_as_is(&snapshot) => return Ok(()),
         Ok(_) | Err(keyhelm_vault::Error::Missing { .. }) => {}
@@ -182,6 +250,31 @@ fn erases(req: &Request, c: &Credential) -> bool {
         && equal(req.gated_credential().map(|(_, c)| c), &c.credential)
 }
 
+/// The accounts whose cached token an `erase` request invalidates: the token git was refused
+/// with, or every token for the request's URL when no password is given.
+fn erased_tokens(req: &Request, s: &Snapshot) -> Vec<String> {
+    let (Some(protocol), Some(host)) = (req.protocol.as_deref(), req.host.as_deref()) else {
+        return Vec::new();
+    };
+    let given: Vec<&secrecy::SecretString> = req
+        .password
+        .iter()
+        .chain(req.gated_credential().map(|(_, c)| c))
+        .collect();
+    s.accounts()
+        .filter(|a| provider::patterns(a).any(|p| p.matches(protocol, host, req.path.as_deref())))
+        .filter(|a| {
+            s.token(&a.name).is_some_and(|t| {
+                given.is_empty()
+                    || given
+                        .iter()
+                        .any(|g| g.expose_secret() == t.secret.expose_secret())
+            })
+        })
+        .map(|a| a.name.clone())
+        .collect()
+}
+
 fn erase(ctx: &Ctx, req: &Request) -> Result<()> {
     // An empty pattern would match everything: refuse it (CVE-2020-11008).
     if req.protocol.is_none() && req.host.is_none() && req.path.is_none() && req.username.is_none()
@@ -191,21 +284,31 @@ fn erase(ctx: &Ctx, req: &Request) -> Result<()> {
     let Some(vault) = ctx.vault()? else {
         return Ok(());
     };
-    let doomed = |s: &Snapshot| -> Vec<CredentialKey> {
-        s.credentials()
+    let doomed = |s: &Snapshot| -> (Vec<CredentialKey>, Vec<String>) {
+        let keys = s
+            .credentials()
             .filter(|c| erases(req, c))
             .map(|c| c.key.clone())
-            .collect()
+            .collect();
+        (keys, erased_tokens(req, s))
     };
     match vault.read() {
-        Ok(snapshot) if doomed(&snapshot).is_empty() => return Ok(()),
-        Ok(_) => {}
+        Ok(snapshot) => {
+            let (keys, tokens) = doomed(&snapshot);
+            if keys.is_empty() && tokens.is_empty() {
+                return Ok(());
+            }
+        }
         Err(keyhelm_vault::Error::Missing { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
     vault.update(|s| {
-        for key in doomed(s) {
+        let (keys, tokens) = doomed(s);
+        for key in keys {
             s.remove_credential(&key);
+        }
+        for account in tokens {
+            s.remove_token(&account);
         }
         Ok::<_, Failure>(())
     })

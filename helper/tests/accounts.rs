@@ -1,0 +1,360 @@
+//! Accounts end to end with the example third-party plugin (examples/keyhelm-hello), built
+//! as an outside author would and dropped into the plugin folder: git gets its token through
+//! keyhelm, scripts through `keyhelm token`, and the plugin is pinned, verified and refused
+//! when tampered with.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use support::{Sandbox, text};
+
+/// examples/keyhelm-hello built on its own, against keyhelm-core, as a third party would.
+fn hello_cdylib() -> &'static PathBuf {
+    static HELLO: OnceLock<PathBuf> = OnceLock::new();
+    HELLO.get_or_init(|| {
+        let manifest =
+            keyhelm_testkit::bins::workspace_root().join("examples/keyhelm-hello/Cargo.toml");
+        let out = Command::new(keyhelm_testkit::bins::cargo_program())
+            .args([
+                "build",
+                "--quiet",
+                "--message-format=json",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("cargo build of examples/keyhelm-hello");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| {
+                m["reason"] == "compiler-artifact" && m["target"]["name"] == "keyhelm_hello"
+            })
+            .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+            .filter_map(|f| f.as_str().map(PathBuf::from))
+            .find(|f| f.extension().is_some_and(|e| e == "so"))
+            .expect("the hello cdylib")
+    })
+}
+
+/// A sandbox with the hello plugin in `$KEYHELM_HOME/plugins` and an account `hi` serving
+/// https://git.example.com.
+fn with_hello() -> (Sandbox, PathBuf) {
+    let s = Sandbox::new();
+    let plugins = s.keyhelm_home().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::set_permissions(s.keyhelm_home(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let installed = plugins.join("libkeyhelm_hello.so");
+    std::fs::copy(hello_cdylib(), &installed).unwrap();
+    std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = s.keyhelm(
+        &[
+            "account",
+            "add",
+            "hi",
+            "--provider",
+            "hello",
+            "--url",
+            "https://hello.example",
+            "--match",
+            "https://git.example.com",
+            "--set",
+            "greeting=hi",
+            "--secrets-from-stdin",
+        ],
+        b"seed=s33d\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "Added account 'hi' (Hello (example) at https://hello.example).\n\
+         It answers for: https://git.example.com\nCheck it with `keyhelm login hi`.\n"
+    );
+    (s, installed)
+}
+
+#[test]
+fn git_gets_the_example_plugins_token_through_keyhelm() {
+    let (s, _) = with_hello();
+    let filled = s
+        .fill("url=https://git.example.com/team/repo.git\n")
+        .expect("git fills it");
+    assert!(
+        filled.contains("username=hello\npassword=hi-s33d\n"),
+        "{filled}"
+    );
+    assert!(filled.contains("password_expiry_utc="), "{filled}");
+    let filled = s
+        .fill("url=https://git.example.com/team/repo.git\ncapability[]=authtype\n")
+        .unwrap();
+    assert!(
+        filled.contains("authtype=Bearer\ncredential=hi-s33d\n"),
+        "{filled}"
+    );
+    // Another host is not served.
+    assert_eq!(s.fill("url=https://other.example.com/\n"), None);
+
+    // git's approve of the issued token keeps no stored credential; reject drops the token.
+    s.approve("url=https://hello@git.example.com/\npassword=hi-s33d\n");
+    let listed = s.keyhelm(&["list", "--json"], b"");
+    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(json["credentials"].as_array().unwrap().len(), 0, "{json}");
+    s.reject("url=https://hello@git.example.com/\npassword=hi-s33d\n");
+    let shown = s.keyhelm(&["account", "show", "hi", "--json"], b"");
+    let json: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        json["token"],
+        serde_json::Value::Null,
+        "the refused token is forgotten"
+    );
+    // The next lookup logs in again.
+    assert!(
+        s.fill("url=https://git.example.com/\n")
+            .unwrap()
+            .contains("password=hi-s33d")
+    );
+
+    // A stored credential for the same URL wins over the account.
+    s.approve("url=https://me@git.example.com/\npassword=stored\n");
+    assert!(
+        s.fill("url=https://git.example.com/\n")
+            .unwrap()
+            .contains("password=stored")
+    );
+}
+
+#[test]
+fn scripts_get_the_token_and_accounts_never_show_secrets() {
+    let (s, _) = with_hello();
+    let out = s.keyhelm(&["token", "hi"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi-s33d\n");
+
+    let list = s.keyhelm(&["account", "list"], b"");
+    assert!(
+        text(&list.stdout).starts_with("hi  hello  https://hello.example  (token valid until "),
+        "{}",
+        text(&list.stdout)
+    );
+    let show = s.keyhelm(&["account", "show", "hi"], b"");
+    let shown = text(&show.stdout);
+    assert!(shown.contains("setting   greeting = hi\n"), "{shown}");
+    assert!(shown.contains("secret    seed (set)\n"), "{shown}");
+    let json = s.keyhelm(&["account", "list", "--json"], b"");
+    for out in [&list.stdout, &show.stdout, &json.stdout] {
+        assert!(!text(out).contains("s33d"), "{}", text(out));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["accounts"][0]["secrets"], serde_json::json!(["seed"]));
+    assert_eq!(
+        json["accounts"][0]["matches"],
+        serde_json::json!(["https://git.example.com"])
+    );
+
+    let login = s.keyhelm(&["login", "hi"], b"");
+    assert!(login.status.success(), "{}", text(&login.stderr));
+    assert!(
+        text(&login.stdout).starts_with("Logged in to 'hi' as hello; the token is valid until ")
+    );
+    let logout = s.keyhelm(&["logout", "hi"], b"");
+    assert!(logout.status.success(), "{}", text(&logout.stderr));
+    assert_eq!(
+        text(&logout.stdout),
+        "Logged out of 'hi'; the cached token is forgotten.\n"
+    );
+    let removed = s.keyhelm(&["account", "remove", "hi"], b"");
+    assert_eq!(text(&removed.stdout), "Removed account 'hi'.\n");
+    let gone = s.keyhelm(&["token", "hi"], b"");
+    assert_eq!(gone.status.code(), Some(9));
+    assert_eq!(
+        text(&gone.stderr),
+        "keyhelm: error: there is no account named 'hi'\n\
+         keyhelm: hint: add one with `keyhelm account add NAME --provider P`\n"
+    );
+}
+
+#[test]
+fn account_add_refuses_bad_input_clearly() {
+    let (s, _) = with_hello();
+    let cases: [(&[&str], &[u8], i32, &str); 6] = [
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--set",
+                "seed=topsecret",
+            ],
+            b"",
+            2,
+            "keyhelm: error: 'seed' is a secret and is never taken from the command line\n\
+          keyhelm: hint: keyhelm prompts for it on the terminal, or reads KEY=VALUE lines from stdin with --secrets-from-stdin\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--url",
+                "https://h.example",
+                "--set",
+                "nope=1",
+            ],
+            b"",
+            2,
+            "keyhelm: error: provider 'hello' has no setting 'nope'\nkeyhelm: hint: its settings are: greeting, check_url\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--url",
+                "https://h.example",
+            ],
+            b"",
+            8,
+            "keyhelm: error: account 'x' needs secrets (seed) and there is no terminal to ask for them\n\
+          keyhelm: hint: run the command in a terminal, or pass KEY=VALUE lines on stdin with --secrets-from-stdin\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--url",
+                "http://h.example",
+                "--secrets-from-stdin",
+            ],
+            b"seed=1\n",
+            2,
+            "keyhelm: error: the account URL http://h.example must use https\n\
+          keyhelm: hint: plain http is only allowed for 127.0.0.1 and localhost\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "hi",
+                "--provider",
+                "hello",
+                "--url",
+                "https://h.example",
+                "--secrets-from-stdin",
+            ],
+            b"seed=1\n",
+            2,
+            "keyhelm: error: there is already an account named 'hi'\nkeyhelm: hint: remove it first with `keyhelm account remove hi`\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "nosuch",
+                "--url",
+                "https://h.example",
+            ],
+            b"",
+            6,
+            "keyhelm: error: no plugin named `nosuch`",
+        ),
+    ];
+    for (args, stdin, code, message) in cases {
+        let out = s.keyhelm(args, stdin);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).starts_with(message),
+            "{args:?}:\n{}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).contains("topsecret"));
+    }
+}
+
+#[test]
+fn plugins_are_listed_verified_pinned_and_refused_when_tampered_with() {
+    let (s, installed) = with_hello();
+    let list = s.keyhelm(&["plugin", "list"], b"");
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let expected = format!(
+        "hello  0.1.0  ABI 1.0  not pinned  {}\n",
+        installed.display()
+    );
+    assert!(
+        text(&list.stdout).contains(&expected),
+        "{}",
+        text(&list.stdout)
+    );
+
+    let verify = s.keyhelm(&["plugin", "verify", installed.to_str().unwrap()], b"");
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    let report = text(&verify.stdout);
+    assert!(
+        report.starts_with(&format!(
+            "{}: all checks passed\nname      hello\n",
+            installed.display()
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("setting   seed (secret, required): a secret mixed into the token\n"),
+        "{report}"
+    );
+
+    let trust = s.keyhelm(&["plugin", "trust", "hello"], b"");
+    assert!(trust.status.success(), "{}", text(&trust.stderr));
+    assert!(
+        text(&trust.stdout).starts_with("Plugin hello ("),
+        "{}",
+        text(&trust.stdout)
+    );
+    let list = s.keyhelm(&["plugin", "list", "--json"], b"");
+    let json: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let hello = json["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "hello")
+        .unwrap()
+        .clone();
+    assert_eq!(hello["pinned"], true);
+    assert_eq!(hello["abi"], "1.0");
+
+    // Tamper with the file: a login (which must load the plugin) is refused; a cached token
+    // is still answered without loading anything.
+    assert!(s.keyhelm(&["token", "hi"], b"").status.success());
+    let mut bytes = std::fs::read(&installed).unwrap();
+    bytes.push(0);
+    std::fs::write(&installed, bytes).unwrap();
+    let cached = s.keyhelm(&["token", "hi"], b"");
+    assert_eq!(text(&cached.stdout), "hi-s33d\n");
+    let login = s.keyhelm(&["login", "hi"], b"");
+    assert_eq!(login.status.code(), Some(6), "{}", text(&login.stderr));
+    assert!(
+        text(&login.stderr).contains("sha256"),
+        "{}",
+        text(&login.stderr)
+    );
+}
