@@ -535,8 +535,9 @@ pub fn read_password_answer(resp: &HttpResponse, who: Who<'_>, secrets: &[&str])
                 "ask your Clinked administrator to check the account".to_owned()
             } else {
                 format!(
-                    "check the username and password of account {}; `keyhelm login {}` asks for the password when none is stored",
-                    who.account, who.account
+                    "check the username and password; to change the stored password, run \
+                     `keyhelm account remove {}` and add the account again",
+                    who.account
                 )
             };
             PasswordAnswer::Failed(
@@ -1000,8 +1001,9 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::AuthFailed);
         assert_eq!(
             e.to_string(),
-            "Clinked refused to log in jack: Bad credentials (check the username and password of \
-             account work; `keyhelm login work` asks for the password when none is stored)"
+            "Clinked refused to log in jack: Bad credentials (check the username and password; to \
+             change the stored password, run `keyhelm account remove work` and add the account \
+             again)"
         );
         let e = failed(read_password_answer(
             &json(

@@ -43,13 +43,7 @@ pub fn get(host: &Host<'_>, req: &GetRequest) -> Result<GetResponse> {
         .setting("username")
         .map(str::trim)
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::BadSettings,
-                format!("the account {} has no Clinked username", account.name),
-            )
-            .with_hint("set it with `--set username=...` when adding the account")
-        })?;
+        .ok_or_else(|| no_username(&account.name))?;
     let session = Session {
         host,
         who: Who {
@@ -147,17 +141,12 @@ impl Session<'_, '_, '_> {
         let password = match self.stored_password {
             Some(p) => p,
             None => {
-                let what = format!("the password of {}", self.who.username);
                 let p = self
                     .host
                     .prompt_secret(&format!("Clinked password for {}", self.who.username))
-                    .map_err(|e| self.cannot_prompt(reason, &what, e))?;
+                    .map_err(|e| self.cannot_prompt(reason, "the password", e))?;
                 if p.expose_secret().is_empty() {
-                    return Err(Error::new(
-                        ErrorKind::AuthFailed,
-                        format!("no password was entered for {}", self.who.username),
-                    )
-                    .with_hint(format!("run `{}` again", self.who.login_command())));
+                    return Err(nothing_entered(self.who, "password"));
                 }
                 prompted = p;
                 &prompted
@@ -180,11 +169,7 @@ impl Session<'_, '_, '_> {
         );
         self.host.info("registered a new Clinked application");
         let Some(token) = self.app_token(&app)? else {
-            return Err(Error::new(
-                ErrorKind::ServiceError,
-                "Clinked refused the application it had just registered (HTTP 401)",
-            )
-            .with_hint(format!("try `{}` again", self.who.login_command())));
+            return Err(new_app_refused(self.who));
         };
         Ok(self.answer(token, app.to_update()))
     }
@@ -219,17 +204,7 @@ impl Session<'_, '_, '_> {
                 PasswordAnswer::NeedsCode(_) | PasswordAnswer::WrongCode if code.is_some() => {
                     wrong_codes += 1;
                     if wrong_codes >= 2 {
-                        return Err(Error::new(
-                            ErrorKind::AuthFailed,
-                            format!(
-                                "Clinked did not accept the two-factor code for {} ({wrong_codes} attempts)",
-                                self.who.username
-                            ),
-                        )
-                        .with_hint(format!(
-                            "check the code (an authenticator app needs this device's clock to be right), then run `{}` again",
-                            self.who.login_command()
-                        )));
+                        return Err(codes_refused(self.who, wrong_codes));
                     }
                     true
                 }
@@ -247,7 +222,6 @@ impl Session<'_, '_, '_> {
         reason: Reason,
     ) -> Result<Zeroizing<String>> {
         let user = self.who.username;
-        let what = format!("a two-factor code for {user}");
         if retry {
             // The prompt below reports the real problem if this cannot be shown.
             let _ = self.host.message("Clinked did not accept that code.");
@@ -259,52 +233,163 @@ impl Session<'_, '_, '_> {
         let answer = self
             .host
             .prompt_text(&format!("Two-factor code for {user} on Clinked ({from})"))
-            .map_err(|e| self.cannot_prompt(reason, &what, e))?;
+            .map_err(|e| self.cannot_prompt(reason, "a two-factor code", e))?;
         let answer = Zeroizing::new(answer);
         let code: Zeroizing<String> =
             Zeroizing::new(answer.chars().filter(|c| !c.is_whitespace()).collect());
         if code.is_empty() {
-            return Err(Error::new(
-                ErrorKind::AuthFailed,
-                format!("no two-factor code was entered for {user}"),
-            )
-            .with_hint(format!(
-                "run `{}` again and enter the code",
-                self.who.login_command()
-            )));
+            return Err(nothing_entered(self.who, "two-factor code"));
         }
         Ok(code)
     }
 
     /// Turns "cannot prompt" (no terminal, or the tool does not allow prompts) into a message
-    /// that says what is needed and which command provides it.
+    /// that says what is needed and which command provides it; other errors pass unchanged.
     fn cannot_prompt(&self, reason: Reason, what: &str, e: Error) -> Error {
-        if e.kind != ErrorKind::NeedsInteraction {
-            return e;
+        if e.kind == ErrorKind::NeedsInteraction {
+            cannot_prompt(self.who, reason, what)
+        } else {
+            e
         }
-        let why = e
-            .message
-            .strip_prefix("cannot ask for input: ")
-            .unwrap_or(&e.message);
-        let account = self.who.account;
-        let (kind, message) = match reason {
-            Reason::AppRejected => (
-                ErrorKind::NeedsLogin,
-                format!(
-                    "Clinked no longer accepts the application keyhelm registered for account \
-                     {account} (it was revoked, or its secret is wrong); logging in again needs \
-                     {what}, and keyhelm cannot ask for it here: {why}"
-                ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// the flow's own errors
+
+fn no_username(account: &str) -> Error {
+    Error::new(
+        ErrorKind::BadSettings,
+        format!("the account {account} has no Clinked username"),
+    )
+    .with_hint("add the account again with `--set username=...`")
+}
+
+/// An empty answer to the password or code prompt. `what`: "password", "two-factor code".
+fn nothing_entered(who: Who<'_>, what: &str) -> Error {
+    Error::new(
+        ErrorKind::AuthFailed,
+        format!("no {what} was entered for {}", who.username),
+    )
+    .with_hint(format!("run `{}` again", who.login_command()))
+}
+
+fn new_app_refused(who: Who<'_>) -> Error {
+    Error::new(
+        ErrorKind::ServiceError,
+        "Clinked refused the application it had just registered (HTTP 401)",
+    )
+    .with_hint(format!("try `{}` again", who.login_command()))
+}
+
+fn codes_refused(who: Who<'_>, attempts: u32) -> Error {
+    Error::new(
+        ErrorKind::AuthFailed,
+        format!(
+            "Clinked did not accept the two-factor code for {} ({attempts} attempts)",
+            who.username
+        ),
+    )
+    .with_hint(format!(
+        "check the code (an authenticator app needs this device's clock to be right), then \
+         run `{}` again",
+        who.login_command()
+    ))
+}
+
+/// The user is needed but cannot be asked. `what`: "the password", "a two-factor code".
+fn cannot_prompt(who: Who<'_>, reason: Reason, what: &str) -> Error {
+    let user = who.username;
+    // keyhelm lets plugins prompt only when it has a terminal and the tool allows it; the
+    // host's own reason names only one of the two, so both are said here.
+    const WHY: &str = "no terminal, or prompts are not allowed";
+    let (kind, message) = match reason {
+        Reason::AppRejected => (
+            ErrorKind::NeedsLogin,
+            format!(
+                "Clinked no longer accepts the application keyhelm registered (it was revoked, \
+                 or its secret is wrong), and logging in again as {user} needs {what}, which \
+                 keyhelm cannot ask for here ({WHY})"
             ),
-            Reason::FirstLogin | Reason::Forced => (
+        ),
+        Reason::FirstLogin | Reason::Forced => (
+            ErrorKind::NeedsInteraction,
+            format!(
+                "logging in to Clinked as {user} needs {what}, and keyhelm cannot ask for it \
+                 here ({WHY})"
+            ),
+        ),
+    };
+    Error::new(kind, message).with_hint(format!("run `{}` in a terminal", who.login_command()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WHO: Who<'static> = Who {
+        account: "work",
+        username: "jack",
+        base: "https://api.clinked.com",
+    };
+
+    #[test]
+    fn the_flows_own_errors_say_what_to_do() {
+        let cases = [
+            (
+                no_username("work"),
+                ErrorKind::BadSettings,
+                "the account work has no Clinked username (add the account again with \
+                 `--set username=...`)",
+            ),
+            (
+                nothing_entered(WHO, "password"),
+                ErrorKind::AuthFailed,
+                "no password was entered for jack (run `keyhelm login work` again)",
+            ),
+            (
+                nothing_entered(WHO, "two-factor code"),
+                ErrorKind::AuthFailed,
+                "no two-factor code was entered for jack (run `keyhelm login work` again)",
+            ),
+            (
+                new_app_refused(WHO),
+                ErrorKind::ServiceError,
+                "Clinked refused the application it had just registered (HTTP 401) (try \
+                 `keyhelm login work` again)",
+            ),
+            (
+                codes_refused(WHO, 2),
+                ErrorKind::AuthFailed,
+                "Clinked did not accept the two-factor code for jack (2 attempts) (check the \
+                 code (an authenticator app needs this device's clock to be right), then run \
+                 `keyhelm login work` again)",
+            ),
+            (
+                cannot_prompt(WHO, Reason::FirstLogin, "a two-factor code"),
                 ErrorKind::NeedsInteraction,
-                format!(
-                    "logging in to Clinked (account {account}) needs {what}, and keyhelm cannot \
-                     ask for it here: {why}"
-                ),
+                "logging in to Clinked as jack needs a two-factor code, and keyhelm cannot ask \
+                 for it here (no terminal, or prompts are not allowed) (run `keyhelm login work` \
+                 in a terminal)",
             ),
-        };
-        Error::new(kind, message)
-            .with_hint(format!("run `{}` in a terminal", self.who.login_command()))
+            (
+                cannot_prompt(WHO, Reason::Forced, "the password"),
+                ErrorKind::NeedsInteraction,
+                "logging in to Clinked as jack needs the password, and keyhelm cannot ask for it \
+                 here (no terminal, or prompts are not allowed) (run `keyhelm login work` in a \
+                 terminal)",
+            ),
+            (
+                cannot_prompt(WHO, Reason::AppRejected, "the password"),
+                ErrorKind::NeedsLogin,
+                "Clinked no longer accepts the application keyhelm registered (it was revoked, \
+                 or its secret is wrong), and logging in again as jack needs the password, which \
+                 keyhelm cannot ask for here (no terminal, or prompts are not allowed) (run \
+                 `keyhelm login work` in a terminal)",
+            ),
+        ];
+        for (error, kind, text) in cases {
+            assert_eq!((error.kind, error.to_string().as_str()), (kind, text));
+        }
     }
 }
