@@ -58,19 +58,19 @@ pub fn get(host: &Host<'_>, req: &GetRequest) -> Result<GetResponse> {
 
     let saved = match &req.state {
         None => None,
-        Some(state) => {
-            match AppState::parse(state) {
-                Ok(app) if app.belongs_to(username, &base) => Some(app),
-                Ok(_) => {
-                    host.info("the saved application belongs to another username or URL; logging in again");
-                    None
-                }
-                Err(e) => {
-                    host.warn(&format!("{e}; logging in again"));
-                    None
-                }
+        Some(state) => match AppState::parse(state) {
+            Ok(app) if app.belongs_to(username, &base) => Some(app),
+            Ok(_) => {
+                host.info(
+                    "the saved application belongs to another username or URL; logging in again",
+                );
+                None
             }
-        }
+            Err(e) => {
+                host.warn(&format!("{e}; logging in again"));
+                None
+            }
+        },
     };
 
     let reason = match &saved {
@@ -235,8 +235,9 @@ impl Session<'_, '_, '_> {
             .prompt_text(&format!("Two-factor code for {user} on Clinked ({from})"))
             .map_err(|e| self.cannot_prompt(reason, "a two-factor code", e))?;
         let answer = Zeroizing::new(answer);
-        let code: Zeroizing<String> =
-            Zeroizing::new(answer.chars().filter(|c| !c.is_whitespace()).collect());
+        // Sized up front: a growing buffer would leave copies of the code behind.
+        let mut code = Zeroizing::new(String::with_capacity(answer.len()));
+        code.extend(answer.chars().filter(|c| !c.is_whitespace()));
         if code.is_empty() {
             return Err(nothing_entered(self.who, "two-factor code"));
         }

@@ -309,6 +309,43 @@ fn the_first_token_logs_in_and_registers_once_then_comes_from_the_cache() {
 }
 
 #[test]
+fn trace_logs_show_no_secret() {
+    let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
+    s.add_account(Some(PASSWORD), &[]);
+    let mut cmd = s.env.command(keyhelm_bin());
+    cmd.args(["login", ACCOUNT]).env("KEYHELM_LOG", "trace");
+    let mut pty = Pty::spawn(&cmd).unwrap();
+    pty.answer(AUTHENTICATOR_PROMPT, "123456").unwrap();
+    let done = pty.finish().unwrap();
+    assert!(done.status.success(), "{}", done.output);
+    // The plugin's own lines are there...
+    assert!(
+        done.output.contains("registered a new Clinked application"),
+        "{}",
+        done.output
+    );
+    // ...and no secret: the password, the code (after its echo), the tokens, the client secret.
+    let logs = done
+        .output
+        .split_once("123456\n")
+        .expect("the echoed code")
+        .1;
+    let state = s.state().unwrap();
+    let token = s.token();
+    let secrets = [
+        PASSWORD,
+        "horse",
+        "123456",
+        &token,
+        state["client_secret"].as_str().unwrap(),
+    ];
+    for secret in secrets {
+        assert!(!logs.contains(secret), "a secret in the logs:\n{logs}");
+    }
+    assert!(!done.output[..done.output.len() - logs.len()].contains("horse"));
+}
+
+#[test]
 fn without_expires_in_the_documented_30_minutes_are_assumed() {
     let s = Setup::new(
         ClinkedConfig {
