@@ -3,45 +3,13 @@
 //! keyhelm, scripts through `keyhelm token`, and the plugin is pinned, verified and refused
 //! when tampered with.
 
+mod plugin_support;
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 
 use support::{Sandbox, text};
-
-/// examples/keyhelm-hello built on its own, against keyhelm-core, as a third party would.
-fn hello_cdylib() -> &'static PathBuf {
-    static HELLO: OnceLock<PathBuf> = OnceLock::new();
-    HELLO.get_or_init(|| {
-        let manifest =
-            keyhelm_testkit::bins::workspace_root().join("examples/keyhelm-hello/Cargo.toml");
-        let out = Command::new(keyhelm_testkit::bins::cargo_program())
-            .args([
-                "build",
-                "--quiet",
-                "--message-format=json",
-                "--manifest-path",
-            ])
-            .arg(&manifest)
-            .env_remove("CARGO_TARGET_DIR")
-            .output()
-            .expect("cargo build of examples/keyhelm-hello");
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|m| {
-                m["reason"] == "compiler-artifact" && m["target"]["name"] == "keyhelm_hello"
-            })
-            .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
-            .filter_map(|f| f.as_str().map(PathBuf::from))
-            .find(|f| f.extension().is_some_and(|e| e == "so"))
-            .expect("the hello cdylib")
-    })
-}
 
 /// A sandbox with the hello plugin in `$KEYHELM_HOME/plugins` and an account `hi` serving
 /// https://git.example.com.
@@ -52,7 +20,7 @@ fn with_hello() -> (Sandbox, PathBuf) {
     std::fs::set_permissions(s.keyhelm_home(), std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700)).unwrap();
     let installed = plugins.join("libkeyhelm_hello.so");
-    std::fs::copy(hello_cdylib(), &installed).unwrap();
+    std::fs::copy(plugin_support::built_example(), &installed).unwrap();
     std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = s.keyhelm(
         &[
