@@ -11,4 +11,5 @@ pub mod intellivoid;
 pub mod intralinks;
 pub mod kube_api;
 mod peer_server;
+pub mod pty;
 pub mod server;
