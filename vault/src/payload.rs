@@ -601,8 +601,25 @@ fn ours<E: de::Error>(msg: &str) -> E {
     E::custom(format_args!("{OURS}{msg}"))
 }
 
-/// Decodes a payload from the decrypted buffer.
+/// Whether to recompute every live entry's id from its key while decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ids {
+    /// Check them: before a payload is written again or merged, so that a wrong id never
+    /// spreads to other devices.
+    Verify,
+    /// Trust them: a read-only lookup, where hashing every key would cost more than the
+    /// rest of the parse (ids only matter to writes and merges).
+    Trust,
+}
+
+/// Decodes a payload from the decrypted buffer, verifying entry ids.
+#[cfg(test)]
 pub(crate) fn decode(buf: &[u8]) -> Result<Payload, DecodeError> {
+    decode_with(buf, Ids::Verify)
+}
+
+/// Decodes a payload from the decrypted buffer.
+pub(crate) fn decode_with(buf: &[u8], ids: Ids) -> Result<Payload, DecodeError> {
     // One UTF-8 check over the whole buffer is cheaper than serde_json's check per string.
     let text = std::str::from_utf8(buf).map_err(|e| {
         DecodeError::Invalid(format!(
@@ -617,6 +634,7 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Payload, DecodeError> {
     let result = PayloadSeed {
         format: &format,
         capacity,
+        ids,
     }
     .deserialize(&mut de)
     .and_then(|p| {
@@ -885,12 +903,14 @@ struct Parts {
     others: Vec<(EntryId, OtherLive)>,
     tombstones: Vec<(EntryId, Tombstone)>,
     max_hlc: Hlc,
+    verify_ids: bool,
 }
 
 struct PayloadSeed<'c> {
     format: &'c Cell<Option<u32>>,
     /// Expected number of credentials.
     capacity: usize,
+    ids: Ids,
 }
 
 impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
@@ -936,6 +956,7 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 "entries" => {
                     parts = Some(map.next_value_seed(EntriesSeed {
                         capacity: self.capacity,
+                        ids: self.ids,
                     })?);
                 }
                 _ => {
@@ -992,6 +1013,7 @@ fn assemble(header: Header, parts: Parts) -> Result<Payload, &'static str> {
         others,
         tombstones,
         max_hlc,
+        verify_ids: _,
     } = parts;
     let mut dead = BTreeMap::new();
     for (id, tombstone) in tombstones {
@@ -1048,6 +1070,7 @@ fn into_set<T: Body>(v: Vec<Live<T>>, taken: &HashSet<EntryId>) -> Option<Sorted
 struct EntriesSeed {
     /// Expected number of credentials (from the payload size).
     capacity: usize,
+    ids: Ids,
 }
 impl<'de> DeserializeSeed<'de> for EntriesSeed {
     type Value = Parts;
@@ -1064,6 +1087,7 @@ impl<'de> Visitor<'de> for EntriesSeed {
         let mut parts = Parts {
             credentials: Vec::with_capacity(self.capacity),
             max_hlc: Hlc::ZERO,
+            verify_ids: self.ids == Ids::Verify,
             ..Parts::default()
         };
         // Each entry goes straight into its vector: no intermediate values to move around.
@@ -1188,14 +1212,16 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
             })?;
         }
         let body = body.ok_or_else(|| ours("a live entry has no body"))?;
+        let verify = parts.verify_ids;
         fn live<T: Body, E: de::Error>(
+            verify: bool,
             id: EntryId,
             hlc: Hlc,
             body: T,
             extra: Extra,
             body_extra: Extra,
         ) -> Result<Live<T>, E> {
-            if body.id() != id {
+            if verify && body.id() != id {
                 return Err(ours("an entry's id does not match its key"));
             }
             Ok(Live {
@@ -1207,10 +1233,14 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
             })
         }
         match body {
-            ParsedBody::Credential(b, e) => parts.credentials.push(live(id, hlc, b, extra, e)?),
-            ParsedBody::Account(b, e) => parts.accounts.push(live(id, hlc, b, extra, e)?),
-            ParsedBody::Token(b, e) => parts.tokens.push(live(id, hlc, b, extra, e)?),
-            ParsedBody::PluginState(b, e) => parts.plugin_states.push(live(id, hlc, b, extra, e)?),
+            ParsedBody::Credential(b, e) => {
+                parts.credentials.push(live(verify, id, hlc, b, extra, e)?)
+            }
+            ParsedBody::Account(b, e) => parts.accounts.push(live(verify, id, hlc, b, extra, e)?),
+            ParsedBody::Token(b, e) => parts.tokens.push(live(verify, id, hlc, b, extra, e)?),
+            ParsedBody::PluginState(b, e) => parts
+                .plugin_states
+                .push(live(verify, id, hlc, b, extra, e)?),
         }
         Ok(())
     }
