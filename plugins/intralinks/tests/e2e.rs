@@ -634,3 +634,52 @@ fn git_clones_with_a_bearer_token_from_keyhelm() {
     assert_eq!(fake.token_requests(), 2);
     assert!(fake.is_valid_token(&sandbox.token("work")));
 }
+
+/// Runs `keyhelm token work` in `n` processes at once and returns their tokens.
+fn tokens_at_once(sandbox: &Sandbox, n: usize) -> Vec<String> {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            // In a new session without a terminal, like the other tests here.
+            sandbox
+                .env
+                .command("setsid")
+                .arg("--wait")
+                .arg(keyhelm_testkit::bins::keyhelm_bin())
+                .args(["token", "work"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            text(&out.stdout).trim_end().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn concurrent_lookups_cause_one_login_not_several() {
+    let fake = fake_with(FakeIntralinks::start_with(IntralinksConfig {
+        access_ttl: Duration::from_secs(8),
+        ..IntralinksConfig::default()
+    }));
+    let sandbox = Sandbox::new();
+    sandbox.add("work", &fake.base_url(), &[]);
+
+    // No token yet: eight tools ask at once, one logs in, the others wait and reuse it.
+    let tokens = tokens_at_once(&sandbox, 8);
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
+    assert_eq!(fake.token_requests(), 1);
+
+    // Once the token is within its safety margin (2 s of 8), the next burst renews it once.
+    std::thread::sleep(Duration::from_millis(6_500));
+    let renewed = tokens_at_once(&sandbox, 8);
+    assert!(renewed.iter().all(|t| *t == renewed[0]), "{renewed:?}");
+    assert_ne!(renewed[0], tokens[0]);
+    assert_eq!(fake.token_requests(), 2);
+}
