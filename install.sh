@@ -5,19 +5,28 @@
 set -eu
 cd "$(dirname "$0")"
 PREFIX=${PREFIX:-"$HOME/.local"}
-cargo build --release --locked --workspace --exclude keyhelm-testkit --bins --lib
+# The cargo profile to build (the tests install a `dev` build).
+PROFILE=${KEYHELM_INSTALL_PROFILE:-release}
+case "$PROFILE" in dev) out=debug ;; *) out=$PROFILE ;; esac
+PLUGINS="intralinks clinked intellivoid"
+packages="-p keyhelm"
+for p in $PLUGINS; do packages="$packages -p keyhelm-$p"; done
+# shellcheck disable=SC2086 # word splitting of $packages is intended
+cargo build --profile "$PROFILE" --locked $packages
 umask 022
 mkdir -p "$PREFIX/bin" "$PREFIX/lib/keyhelm/plugins"
 for bin in keyhelm docker-credential-keyhelm; do
-    if [ -f "target/release/$bin" ]; then
-        install -m 0755 "target/release/$bin" "$PREFIX/bin/$bin"
+    if [ -f "target/$out/$bin" ]; then
+        install -m 0755 "target/$out/$bin" "$PREFIX/bin/$bin"
         echo "installed $PREFIX/bin/$bin"
     fi
 done
-for plugin in target/release/libkeyhelm_*.so target/release/libkeyhelm_*.dylib; do
-    [ -f "$plugin" ] || continue
-    install -m 0644 "$plugin" "$PREFIX/lib/keyhelm/plugins/"
-    echo "installed $PREFIX/lib/keyhelm/plugins/$(basename "$plugin")"
+for p in $PLUGINS; do
+    for lib in "target/$out/libkeyhelm_$p.so" "target/$out/libkeyhelm_$p.dylib"; do
+        [ -f "$lib" ] || continue
+        install -m 0644 "$lib" "$PREFIX/lib/keyhelm/plugins/"
+        echo "installed $PREFIX/lib/keyhelm/plugins/$(basename "$lib")"
+    done
 done
 case ":$PATH:" in
     *":$PREFIX/bin:"*) ;;

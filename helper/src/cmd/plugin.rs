@@ -88,21 +88,21 @@ pub fn list(ctx: &Ctx, json: bool, output: &mut impl Write) -> Result<()> {
         )
     } else {
         let mut t = String::new();
+        let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
         for r in &rows {
+            let name = format!("{:width$}", r.name);
             let pin = if r.pinned { "pinned" } else { "not pinned" };
             match &r.loaded {
                 Ok((version, minor)) => t.push_str(&format!(
-                    "{}  {version}  ABI {}.{minor}  {pin}  {}\n",
-                    r.name,
+                    "{name}  {version}  ABI {}.{minor}  {pin}  {}\n",
                     keyhelm_core::abi::ABI_MAJOR,
                     r.path.display()
                 )),
                 Err(e) if r.shadowed => {
-                    t.push_str(&format!("{}  ({e})  {}\n", r.name, r.path.display()))
+                    t.push_str(&format!("{name}  ({e})  {}\n", r.path.display()))
                 }
                 Err(e) => t.push_str(&format!(
-                    "{}  REFUSED  {pin}  {}\n    {e}\n",
-                    r.name,
+                    "{name}  REFUSED  {pin}  {}\n    {e}\n",
                     r.path.display()
                 )),
             }
