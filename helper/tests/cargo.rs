@@ -839,3 +839,55 @@ fn doctor_flags_a_provider_path_that_is_gone() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn doctor_and_help_describe_the_cargo_set_up() {
+    let s = Sandbox::new();
+    let config = s.env.cargo_home().join("config.toml");
+    let doctor = text(&s.keyhelm(&["doctor"], b"").stdout);
+    assert!(
+        doctor.contains(&format!(
+            "warn  cargo     {} does not use keyhelm for any registry\n{:16}hint: run `keyhelm \
+             setup cargo` (crates.io) or `keyhelm setup cargo --registry NAME --index URL`\n",
+            config.display(),
+            ""
+        )),
+        "{doctor}"
+    );
+    ok(s.keyhelm(&["setup", "cargo"], b""), "setup");
+    let other = s.dir().join("other-keyhelm");
+    std::fs::write(&other, "").unwrap();
+    let other = other.with_file_name("keyhelm");
+    std::fs::write(&other, "").unwrap();
+    s.env
+        .write_cargo_config(&format!(
+            "[registries.two]\nindex = \"sparse+https://two.example/\"\n\
+             credential-provider = [\"{}\"]\n",
+            other.display()
+        ))
+        .unwrap();
+    let doctor = text(&s.keyhelm(&["doctor"], b"").stdout);
+    assert!(
+        doctor.contains("ok    cargo     crates.io uses keyhelm (registry.credential-provider)\n"),
+        "{doctor}"
+    );
+    assert!(
+        doctor.contains(&format!(
+            "warn  cargo     registries.two.credential-provider runs another keyhelm: {}\n\
+             {:16}hint: run `keyhelm setup cargo --registry two` to use this one\n",
+            other.display(),
+            ""
+        )),
+        "{doctor}"
+    );
+
+    let help = text(&s.keyhelm(&["setup", "cargo", "--help"], b"").stdout);
+    assert!(
+        help.starts_with(
+            "Make keyhelm cargo's credential provider for crates.io, or for one registry\n"
+        ),
+        "{help}"
+    );
+    assert!(help.contains("The registry's name in cargo's configuration (default: crates.io)"));
+    assert!(help.contains("The registry's index URL, written when cargo's configuration has none"));
+}

@@ -519,3 +519,68 @@ fn doctor_reports_kubeconfig_users_that_run_keyhelm() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn doctor_flags_stanzas_keyhelm_cannot_serve_and_help_describes_kube() {
+    let s = Sandbox::new();
+    let api = KubeApi::start(KubeAuthPolicy::token("x")).unwrap();
+    let service = FakeService::start();
+    add_account(&s, "k8s", &service, "s33d", &[]);
+    let check = |exec: ExecConfig, line: &str| {
+        api.write_kubeconfig(&s.env.kubeconfig(), &KubeUser::Exec(exec))
+            .unwrap();
+        let doctor = text(&s.keyhelm(&["doctor"], b"").stdout);
+        assert!(doctor.contains(line), "{doctor}");
+        assert!(!doctor.contains("hint: \n"), "no empty hints: {doctor}");
+    };
+    let ours = || ExecConfig::new(keyhelm_bin());
+    check(
+        ours()
+            .args(["kube", "--account", "k8s"])
+            .api_version("client.authentication.k8s.io/v1alpha1"),
+        "error kubectl   user 'keyhelm-test' asks keyhelm for apiVersion \
+         'client.authentication.k8s.io/v1alpha1', which it does not answer\n",
+    );
+    check(
+        ours()
+            .args(["kube", "--account", "k8s"])
+            .interactive_mode("Always"),
+        "warn  kubectl   user 'keyhelm-test' has interactiveMode Always: kubectl refuses to run \
+         keyhelm without a terminal\n",
+    );
+    check(
+        ours().args(["kube", "--account", "gone"]),
+        "error kubectl   user 'keyhelm-test' runs keyhelm for account 'gone', which does not \
+         exist\n",
+    );
+    check(
+        ours().args(["kube"]),
+        "error kubectl   user 'keyhelm-test' runs keyhelm without --account or \
+         provideClusterInfo\n",
+    );
+    check(
+        ours().args(["kube"]).provide_cluster_info(true),
+        "ok    kubectl   user 'keyhelm-test' runs keyhelm, which picks the account by the \
+         cluster's URL\n",
+    );
+
+    let help = text(&s.keyhelm(&["kube", "--help"], b"").stdout);
+    assert!(
+        help.starts_with(
+            "kubectl exec credential plugin: print an ExecCredential with an account's token\n"
+        ),
+        "{help}"
+    );
+    let help = text(&s.keyhelm(&["setup", "kubectl", "--help"], b"").stdout);
+    assert!(
+        help.starts_with("Add a kubeconfig user whose token comes from a keyhelm account\n"),
+        "{help}"
+    );
+    for line in [
+        "The keyhelm account",
+        "The kubeconfig user's name (default: keyhelm-ACCOUNT)",
+        "A kubeconfig context to switch to that user",
+    ] {
+        assert!(help.contains(line), "{help}");
+    }
+}

@@ -342,19 +342,26 @@ pub fn doctor(ctx: &Ctx, checks: &mut Vec<Check>) {
             );
         }
         let Some(account) = account else {
-            let cluster_info = exec["provideClusterInfo"] == true;
-            checks.push(
-                Check::new(
-                    if cluster_info { Level::Ok } else { Level::Error },
+            if exec["provideClusterInfo"] == true {
+                checks.push(Check::new(
+                    Level::Ok,
                     topic,
-                    if cluster_info {
-                        format!("user '{name}' runs keyhelm, which picks the account by the cluster's URL")
-                    } else {
-                        format!("user '{name}' runs keyhelm without --account or provideClusterInfo")
-                    },
-                )
-                .hint(if cluster_info { String::new() } else { fix }),
-            );
+                    format!(
+                        "user '{name}' runs keyhelm, which picks the account by the cluster's URL"
+                    ),
+                ));
+            } else {
+                checks.push(
+                    Check::new(
+                        Level::Error,
+                        topic,
+                        format!(
+                            "user '{name}' runs keyhelm without --account or provideClusterInfo"
+                        ),
+                    )
+                    .hint(fix),
+                );
+            }
             continue;
         };
         if let Some(snapshot) = &snapshot
