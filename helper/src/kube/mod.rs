@@ -76,13 +76,16 @@ const SETUP_HINT: &str = "set `apiVersion: client.authentication.k8s.io/v1` in t
 
 impl ExecInfo {
     /// Parses `KUBERNETES_EXEC_INFO`; without it (someone ran keyhelm by hand), v1, and
-    /// interactive when there is a terminal. Errors never quote the variable: with
+    /// interactive when there is a terminal (`terminal` is only asked when it matters). Errors never quote the variable: with
     /// `provideClusterInfo` it carries the cluster's configuration.
-    pub fn parse(info: Option<&std::ffi::OsStr>, terminal: bool) -> Result<ExecInfo> {
+    pub fn parse(
+        info: Option<&std::ffi::OsStr>,
+        terminal: impl FnOnce() -> bool,
+    ) -> Result<ExecInfo> {
         let Some(info) = info else {
             return Ok(ExecInfo {
                 api_version: API_V1,
-                interactive: terminal,
+                interactive: terminal(),
                 server: None,
             });
         };
@@ -119,7 +122,7 @@ impl ExecInfo {
         });
         Ok(ExecInfo {
             api_version,
-            interactive: spec.interactive.unwrap_or(false) && terminal,
+            interactive: spec.interactive.unwrap_or(false) && terminal(),
             server: spec.cluster.and_then(|c| c.server),
         })
     }
@@ -143,7 +146,7 @@ fn split_server(server: &str) -> Option<(String, String, Option<String>)> {
 
 /// Runs the plugin: the `ExecCredential` on stdout.
 pub fn run(ctx: &Ctx, account: Option<&str>, output: &mut impl Write) -> Result<()> {
-    let info = ExecInfo::parse(ctx.env.kubernetes_exec_info.as_deref(), has_terminal())?;
+    let info = ExecInfo::parse(ctx.env.kubernetes_exec_info.as_deref(), has_terminal)?;
     let vault = ctx.vault()?.ok_or_else(|| {
         Failure::not_found("keyhelm has no vault on this device, so no account to log in with")
             .hint("run `keyhelm init`, then `keyhelm account add NAME --provider P`")
@@ -274,7 +277,7 @@ mod tests {
     use std::ffi::OsStr;
 
     fn parse(text: &str, terminal: bool) -> Result<ExecInfo> {
-        ExecInfo::parse(Some(OsStr::new(text)), terminal)
+        ExecInfo::parse(Some(OsStr::new(text)), || terminal)
     }
 
     #[test]
@@ -305,7 +308,7 @@ mod tests {
         let info = parse(r#"{"spec":{"interactive":true}}"#, false).unwrap();
         assert!(!info.interactive);
         // No variable at all: someone ran it by hand.
-        let info = ExecInfo::parse(None, true).unwrap();
+        let info = ExecInfo::parse(None, || true).unwrap();
         assert_eq!(info.api_version, API_V1);
         assert!(info.interactive);
     }
