@@ -19,6 +19,13 @@ pub fn run(
     err: &mut impl Write,
 ) -> u8 {
     init_logging(&env);
+    // cargo runs its credential providers as `PATH --cargo-plugin`.
+    if args
+        .get(1)
+        .is_some_and(|a| a == crate::cargo::CARGO_PLUGIN_FLAG)
+    {
+        return crate::cargo::main(args, env, input, output, err);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => return clap_error(args, &env, &e, output, err),
@@ -48,6 +55,17 @@ fn dispatch(
         Command::Init(_) => crate::cmd::init::run(ctx, output, err),
         Command::List(args) => crate::cmd::list::run(ctx, args.json, output),
         Command::Setup(SetupCommand::Git { local }) => crate::cmd::setup::git(ctx, local, output),
+        Command::Setup(SetupCommand::Cargo { registry, index }) => {
+            crate::cargo::config::setup(ctx, registry.as_deref(), index.as_deref(), output)
+        }
+        Command::Setup(SetupCommand::Kubectl {
+            account,
+            user,
+            context,
+        }) => {
+            crate::kube::config::setup(ctx, &account, user.as_deref(), context.as_deref(), output)
+        }
+        Command::Kube(args) => crate::kube::run(ctx, args.account.as_deref(), output),
         Command::Doctor => crate::cmd::doctor::run(ctx, output),
         Command::Account(cmd) => account(ctx, cmd, input, output),
         Command::Token { name } => crate::cmd::account::token(ctx, &name, output),

@@ -56,6 +56,16 @@ pub enum Command {
     /// Inspect, check and pin provider plugins
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// kubectl exec credential plugin: print an ExecCredential with an account's token
+    Kube(KubeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// The account whose token kubectl gets (default: the account matching the cluster's URL,
+    /// with provideClusterInfo: true)
+    #[arg(long)]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +152,27 @@ pub enum SetupCommand {
         /// Configure only the repository in the current folder
         #[arg(long)]
         local: bool,
+    },
+    /// Make keyhelm cargo's credential provider for crates.io, or for one registry
+    Cargo {
+        /// The registry's name in cargo's configuration (default: crates.io)
+        #[arg(long)]
+        registry: Option<String>,
+        /// The registry's index URL, written when cargo's configuration has none
+        #[arg(long, requires = "registry")]
+        index: Option<String>,
+    },
+    /// Add a kubeconfig user whose token comes from a keyhelm account
+    Kubectl {
+        /// The keyhelm account
+        #[arg(long)]
+        account: String,
+        /// The kubeconfig user's name (default: keyhelm-ACCOUNT)
+        #[arg(long)]
+        user: Option<String>,
+        /// A kubeconfig context to switch to that user
+        #[arg(long)]
+        context: Option<String>,
     },
 }
 

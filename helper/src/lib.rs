@@ -3,6 +3,7 @@
 //! their own stdin, stdout and environment.
 
 pub mod app;
+pub mod cargo;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod ctx;
 pub mod error;
 pub mod fsutil;
 pub mod git;
+pub mod kube;
 pub mod out;
 pub mod paths;
 pub mod plugin;

@@ -35,6 +35,10 @@ pub struct Env {
     pub current_exe: Option<PathBuf>,
     /// Whether stdin is a terminal (a person, not a tool, is typing).
     pub stdin_is_terminal: bool,
+    /// `CARGO_HOME` (absolute), where cargo's configuration lives; default `~/.cargo`.
+    pub cargo_home: Option<PathBuf>,
+    /// `KUBERNETES_EXEC_INFO`: what kubectl tells an exec credential plugin.
+    pub kubernetes_exec_info: Option<OsString>,
 }
 
 impl Env {
@@ -57,6 +61,8 @@ impl Env {
             log: std::env::var("KEYHELM_LOG").ok().filter(|s| !s.is_empty()),
             current_exe: std::env::current_exe().ok(),
             stdin_is_terminal: std::io::IsTerminal::is_terminal(&std::io::stdin()),
+            cargo_home: path("CARGO_HOME"),
+            kubernetes_exec_info: std::env::var_os("KUBERNETES_EXEC_INFO"),
         }
     }
 
