@@ -42,7 +42,7 @@ impl TtyError {
     /// turned off (`GIT_TERMINAL_PROMPT=0`).
     pub fn not_allowed() -> TtyError {
         TtyError::NotInteractive {
-            reason: "the calling tool does not allow prompts".into(),
+            reason: "there is no terminal, or the calling tool does not allow prompts".into(),
         }
     }
 }
@@ -491,7 +491,7 @@ mod tests {
         assert!(p.confirm("x", true).is_err() && p.open_url("x", "https://x").is_err());
         assert_eq!(
             TtyError::not_allowed().to_string(),
-            "cannot ask for input: the calling tool does not allow prompts"
+            "cannot ask for input: there is no terminal, or the calling tool does not allow prompts"
         );
     }
 

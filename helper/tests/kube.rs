@@ -267,9 +267,9 @@ fn a_login_that_needs_a_prompt_fails_cleanly_when_kubectl_says_not_interactive()
         assert_eq!(stdout, "");
         assert_eq!(
             stderr,
-            "keyhelm: error: account 'ask': cannot ask for input: the calling tool does not allow \
-             prompts\nkeyhelm: hint: run the command again from a terminal, or log in first with \
-             `keyhelm login`\n"
+            "keyhelm: error: account 'ask': cannot ask for input: there is no terminal, or the \
+             calling tool does not allow prompts\nkeyhelm: hint: log in from a terminal first: \
+             `keyhelm login ask`\n"
         );
     }
 }
@@ -471,8 +471,9 @@ fn kubectl_fails_readably_when_the_account_cannot_log_in() {
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(
-            "keyhelm: error: account 'ask': cannot ask for input: the calling tool does not \
-             allow prompts\n"
+            "keyhelm: error: account 'ask': cannot ask for input: there is no terminal, or the \
+             calling tool does not allow prompts\nkeyhelm: hint: log in from a terminal first: \
+             `keyhelm login ask`\n"
         ),
         "{stderr}"
     );

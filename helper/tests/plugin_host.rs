@@ -278,7 +278,7 @@ fn prompts_go_through_the_host_and_fail_cleanly_when_not_allowed() {
     assert_eq!(pe.kind, ErrorKind::NeedsInteraction);
     assert_eq!(
         e.to_string(),
-        "good: cannot ask for input: the calling tool does not allow prompts (run the command again from a terminal, or log in first with `keyhelm login`)"
+        "good: cannot ask for input: there is no terminal, or the calling tool does not allow prompts (log in from a terminal first: `keyhelm login work`)"
     );
 
     // Interactive, but this process has no terminal (CI, this sandbox): the same clean error.

@@ -140,9 +140,10 @@ impl<'a> CallCtx<'a> {
 
     fn prompter(&self) -> Result<Arc<dyn Prompter>, ErrorMessage> {
         let needs = |reason: String| {
-            ErrorMessage::new(ErrorKind::NeedsInteraction, reason).with_hint(
-                "run the command again from a terminal, or log in first with `keyhelm login`",
-            )
+            ErrorMessage::new(ErrorKind::NeedsInteraction, reason).with_hint(format!(
+                "log in from a terminal first: `keyhelm login {}`",
+                self.services.account
+            ))
         };
         if !self.services.interactive {
             return Err(needs(TtyError::not_allowed().to_string()));
