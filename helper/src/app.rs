@@ -48,6 +48,9 @@ fn dispatch(
         Command::Init(_) => crate::cmd::init::run(ctx, output, err),
         Command::List(args) => crate::cmd::list::run(ctx, args.json, output),
         Command::Setup(SetupCommand::Git { local }) => crate::cmd::setup::git(ctx, local, output),
+        Command::Setup(SetupCommand::Docker { registries }) => {
+            crate::docker::setup::run(ctx, &registries, output)
+        }
         Command::Doctor => crate::cmd::doctor::run(ctx, output),
         Command::Account(cmd) => account(ctx, cmd, input, output),
         Command::Token { name } => crate::cmd::account::token(ctx, &name, output),
@@ -136,7 +139,7 @@ fn is_future_git_operation(args: &[OsString]) -> bool {
         && !crate::cli::subcommand_names().iter().any(|n| n == word)
 }
 
-fn init_logging(env: &Env) {
+pub fn init_logging(env: &Env) {
     // Off unless asked for, so that a lookup pays nothing for it.
     let Some(filter) = &env.log else { return };
     let filter = tracing_subscriber::EnvFilter::try_new(filter)

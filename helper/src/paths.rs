@@ -35,6 +35,10 @@ pub struct Env {
     pub current_exe: Option<PathBuf>,
     /// Whether stdin is a terminal (a person, not a tool, is typing).
     pub stdin_is_terminal: bool,
+    /// `DOCKER_CONFIG`: the folder of docker's `config.json` (default `~/.docker`).
+    pub docker_config: Option<PathBuf>,
+    /// `PATH`, to tell whether docker can find `docker-credential-keyhelm`.
+    pub path: Option<OsString>,
 }
 
 impl Env {
@@ -57,6 +61,11 @@ impl Env {
             log: std::env::var("KEYHELM_LOG").ok().filter(|s| !s.is_empty()),
             current_exe: std::env::current_exe().ok(),
             stdin_is_terminal: std::io::IsTerminal::is_terminal(&std::io::stdin()),
+            // docker uses the variable as given, relative to the current folder if relative.
+            docker_config: std::env::var_os("DOCKER_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            path: std::env::var_os("PATH"),
         }
     }
 

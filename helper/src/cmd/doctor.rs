@@ -22,7 +22,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(level: Level, topic: &'static str, text: impl Into<String>) -> Check {
+    pub fn new(level: Level, topic: &'static str, text: impl Into<String>) -> Check {
         Check {
             level,
             topic,
@@ -30,7 +30,7 @@ impl Check {
             hint: None,
         }
     }
-    fn hint(mut self, hint: impl Into<String>) -> Check {
+    pub fn hint(mut self, hint: impl Into<String>) -> Check {
         self.hint = Some(hint.into());
         self
     }
@@ -40,6 +40,7 @@ pub fn run(ctx: &Ctx, output: &mut impl Write) -> Result<()> {
     let mut checks = Vec::new();
     files(ctx, &mut checks);
     git(ctx, &mut checks);
+    crate::docker::doctor::checks(ctx, &mut checks);
     let mut text = String::new();
     for c in &checks {
         let level = match c.level {
