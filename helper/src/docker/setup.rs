@@ -116,7 +116,7 @@ fn notes(ctx: &Ctx, config: &DockerConfig, keys: &[String]) -> String {
                     "add {} to PATH",
                     path.parent().unwrap_or(Path::new("/")).display()
                 ),
-                None => format!("install it (install.sh puts it next to keyhelm)"),
+                None => "install it (install.sh puts it next to keyhelm)".to_owned(),
             }
         )),
     }
