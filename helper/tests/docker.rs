@@ -313,6 +313,52 @@ fn version_and_help() {
 }
 
 #[test]
+fn setup_docker_has_help() {
+    let d = Docker::new();
+    let out = d.keyhelm(&["setup", "--help"]);
+    assert!(
+        text(&out.stdout).contains(
+            "  docker  Make keyhelm docker's credential store (credsStore), or one registry's \
+             helper\n          (credHelpers) with --registry; keeps everything else in docker's \
+             config.json\n"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = d.keyhelm(&["setup", "docker", "--help"]);
+    assert!(
+        text(&out.stdout).contains(
+            "      --registry <HOST>  Use keyhelm only for this registry, e.g. ghcr.io \
+             (repeatable)\n"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn logs_name_the_path_taken_and_never_the_secret() {
+    let mut d = Docker::new();
+    d.store("ghcr.io", "u", "hunter2");
+    d.s.env.set_var("KEYHELM_LOG", "debug");
+    let out = d.get("ghcr.io");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("docker get: a stored credential"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let out = d.get("quay.io");
+    assert!(
+        text(&out.stderr).contains("docker get: nothing stored, no account"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), NOT_FOUND);
+}
+
+#[test]
 fn a_store_replaces_the_previous_user_and_an_unchanged_one_writes_nothing() {
     let d = Docker::new();
     d.store("registry.example.com", "alice", "a");
@@ -605,9 +651,15 @@ fn an_account_serves_its_registries_from_the_cached_token() {
 
 #[test]
 fn a_bare_host_also_finds_an_account_on_plain_http() {
-    let d = Docker::new();
+    let mut d = Docker::new();
     with_hello_account(&d, "http://127.0.0.1:5000");
     assert_eq!(d.answer("127.0.0.1:5000"), pair("hello", "hi-s33d"));
+    d.s.env.set_var("KEYHELM_LOG", "debug");
+    let logged = text(&d.get("127.0.0.1:5000").stderr);
+    assert!(logged.contains("docker get: an account's token"), "{logged}");
+    assert!(logged.contains("account=hi"), "{logged}");
+    assert!(!logged.contains("s33d"), "{logged}");
+    d.s.env.remove_var("KEYHELM_LOG");
     assert_eq!(d.answer("http://127.0.0.1:5000"), pair("hello", "hi-s33d"));
     assert_eq!(d.answer("https://127.0.0.1:5000"), None);
 }

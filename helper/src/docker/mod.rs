@@ -362,15 +362,18 @@ fn lookup(ctx: &Ctx, url: &str) -> Result<Option<Answer>> {
         let (Some(username), Some(secret)) = (&c.key.username, &c.password) else {
             return Ok(None); // `find` only returns credentials with both.
         };
+        tracing::debug!(server_url = url, stored_as = %c.key.host, "docker get: a stored credential");
         return Ok(Some(Answer {
             username: username.clone(),
             secret: secret.clone(),
         }));
     }
     let Some((account, registry)) = account_for(&snapshot, url) else {
+        tracing::debug!(server_url = url, "docker get: nothing stored, no account");
         return Ok(None);
     };
     let name = account.name.clone();
+    tracing::debug!(server_url = url, account = %name, "docker get: an account's token");
     // The hot path: a fresh cached token is answered from the snapshot already read.
     let token = match snapshot
         .token(&name)
