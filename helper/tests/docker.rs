@@ -656,7 +656,10 @@ fn a_bare_host_also_finds_an_account_on_plain_http() {
     assert_eq!(d.answer("127.0.0.1:5000"), pair("hello", "hi-s33d"));
     d.s.env.set_var("KEYHELM_LOG", "debug");
     let logged = text(&d.get("127.0.0.1:5000").stderr);
-    assert!(logged.contains("docker get: an account's token"), "{logged}");
+    assert!(
+        logged.contains("docker get: an account's token"),
+        "{logged}"
+    );
     assert!(logged.contains("account=hi"), "{logged}");
     assert!(!logged.contains("s33d"), "{logged}");
     d.s.env.remove_var("KEYHELM_LOG");

@@ -414,32 +414,58 @@ fn is_account_token(s: &Snapshot, secret: &SecretString) -> bool {
         .any(|t| t.secret.expose_secret() == secret.expose_secret())
 }
 
+/// Whether `stored` is exactly `new`, secrets included.
+fn same_credential(stored: &Credential, new: &Credential) -> bool {
+    fn same(a: &Option<SecretString>, b: &Option<SecretString>) -> bool {
+        match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
+            _ => false,
+        }
+    }
+    // Every field, so that a new one cannot be forgotten here.
+    let Credential {
+        key,
+        password,
+        password_expiry_utc,
+        oauth_refresh_token,
+        authtype,
+        credential,
+    } = stored;
+    *key == new.key
+        && same(password, &new.password)
+        && *password_expiry_utc == new.password_expiry_utc
+        && same(oauth_refresh_token, &new.oauth_refresh_token)
+        && *authtype == new.authtype
+        && same(credential, &new.credential)
+}
+
 fn store(ctx: &Ctx, req: &json::StoreRequest) -> Result<(), Refusal> {
-    let key = CredentialKey {
-        protocol: PROTOCOL.to_owned(),
-        host: req.server_url.clone(),
-        path: None,
-        username: Some(req.username.clone()),
+    let new = Credential {
+        key: CredentialKey {
+            protocol: PROTOCOL.to_owned(),
+            host: req.server_url.clone(),
+            path: None,
+            username: Some(req.username.clone()),
+        },
+        password: Some(req.secret.clone()),
+        password_expiry_utc: None,
+        oauth_refresh_token: None,
+        authtype: None,
+        credential: None,
     };
     // Other users stored under the same server URL: a store replaces them.
     let others = |s: &Snapshot| -> Vec<CredentialKey> {
         docker_credentials(s)
-            .filter(|(c, _)| c.key.host == req.server_url && c.key != key)
+            .filter(|(c, _)| c.key.host == req.server_url && c.key != new.key)
             .map(|(c, _)| c.key.clone())
             .collect()
     };
     let settled = |s: &Snapshot| {
         is_account_token(s, &req.secret)
             || (others(s).is_empty()
-                && s.credential(&key).is_some_and(|c| {
-                    c.password
-                        .as_ref()
-                        .is_some_and(|p| p.expose_secret() == req.secret.expose_secret())
-                        && c.oauth_refresh_token.is_none()
-                        && c.credential.is_none()
-                        && c.authtype.is_none()
-                        && c.password_expiry_utc.is_none()
-                }))
+                && s.credential(&new.key)
+                    .is_some_and(|stored| same_credential(stored, &new)))
     };
     let (vault, _) = ctx.vault_or_init()?;
     // docker stores again after every `docker login`: what is already there as is must not
@@ -456,14 +482,7 @@ fn store(ctx: &Ctx, req: &json::StoreRequest) -> Result<(), Refusal> {
         for other in others(s) {
             s.remove_credential(&other);
         }
-        s.put_credential(Credential {
-            key: key.clone(),
-            password: Some(req.secret.clone()),
-            password_expiry_utc: None,
-            oauth_refresh_token: None,
-            authtype: None,
-            credential: None,
-        });
+        s.put_credential(new.clone());
         Ok(())
     })?;
     Ok(())
