@@ -379,6 +379,25 @@ fn a_store_replaces_the_previous_user_and_an_unchanged_one_writes_nothing() {
 }
 
 #[test]
+fn parallel_stores_all_survive() {
+    // docker runs one helper per registry; nothing may be lost when they overlap. (The
+    // identity exists: two first-ever stores that both create one race in
+    // `Ctx::vault_or_init`, shared with git's `store`.)
+    let d = Docker::new();
+    d.s.keyhelm(&["init"], b"");
+    std::thread::scope(|scope| {
+        for i in 0..8 {
+            let d = &d;
+            scope.spawn(move || d.store(&format!("r{i}.example.com"), &format!("u{i}"), "s"));
+        }
+    });
+    let expected: serde_json::Map<String, Value> = (0..8)
+        .map(|i| (format!("r{i}.example.com"), json!(format!("u{i}"))))
+        .collect();
+    assert_eq!(d.list(), Value::Object(expected));
+}
+
+#[test]
 fn server_urls_match_as_the_reference_helpers_match_them() {
     let d = Docker::new();
     d.store("registry.example.com", "bare", "1");
