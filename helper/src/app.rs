@@ -66,6 +66,9 @@ fn dispatch(
             crate::kube::config::setup(ctx, &account, user.as_deref(), context.as_deref(), output)
         }
         Command::Kube(args) => crate::kube::run(ctx, args.account.as_deref(), output),
+        Command::Setup(SetupCommand::Docker { registries }) => {
+            crate::docker::setup::run(ctx, &registries, output)
+        }
         Command::Doctor => crate::cmd::doctor::run(ctx, output),
         Command::Account(cmd) => account(ctx, cmd, input, output),
         Command::Token { name } => crate::cmd::account::token(ctx, &name, output),
@@ -154,7 +157,7 @@ fn is_future_git_operation(args: &[OsString]) -> bool {
         && !crate::cli::subcommand_names().iter().any(|n| n == word)
 }
 
-fn init_logging(env: &Env) {
+pub fn init_logging(env: &Env) {
     // Off unless asked for, so that a lookup pays nothing for it.
     let Some(filter) = &env.log else { return };
     let filter = tracing_subscriber::EnvFilter::try_new(filter)

@@ -174,6 +174,13 @@ pub enum SetupCommand {
         #[arg(long)]
         context: Option<String>,
     },
+    /// Make keyhelm docker's credential store (credsStore), or one registry's helper
+    /// (credHelpers) with --registry; keeps everything else in docker's config.json
+    Docker {
+        /// Use keyhelm only for this registry, e.g. ghcr.io (repeatable)
+        #[arg(long = "registry", value_name = "HOST")]
+        registries: Vec<String>,
+    },
 }
 
 /// The subcommand names, for telling an unknown git operation from a typo.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod ctx;
+pub mod docker;
 pub mod error;
 pub mod fsutil;
 pub mod git;

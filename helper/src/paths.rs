@@ -39,6 +39,10 @@ pub struct Env {
     pub cargo_home: Option<PathBuf>,
     /// `KUBERNETES_EXEC_INFO`: what kubectl tells an exec credential plugin.
     pub kubernetes_exec_info: Option<OsString>,
+    /// `DOCKER_CONFIG`: the folder of docker's `config.json` (default `~/.docker`).
+    pub docker_config: Option<PathBuf>,
+    /// `PATH`, to tell whether docker can find `docker-credential-keyhelm`.
+    pub path: Option<OsString>,
 }
 
 impl Env {
@@ -63,6 +67,11 @@ impl Env {
             stdin_is_terminal: std::io::IsTerminal::is_terminal(&std::io::stdin()),
             cargo_home: path("CARGO_HOME"),
             kubernetes_exec_info: std::env::var_os("KUBERNETES_EXEC_INFO"),
+            // docker uses the variable as given, relative to the current folder if relative.
+            docker_config: std::env::var_os("DOCKER_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            path: std::env::var_os("PATH"),
         }
     }
 

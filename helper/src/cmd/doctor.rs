@@ -42,6 +42,7 @@ pub fn run(ctx: &Ctx, output: &mut impl Write) -> Result<()> {
     git(ctx, &mut checks);
     crate::cargo::config::doctor(ctx, &mut checks);
     crate::kube::config::doctor(ctx, &mut checks);
+    crate::docker::doctor::checks(ctx, &mut checks);
     let mut text = String::new();
     for c in &checks {
         let level = match c.level {

@@ -58,6 +58,9 @@ pub fn credential_url(c: &Credential) -> String {
 }
 
 fn credential_line(c: &Credential) -> String {
+    if let Some(docker) = crate::docker::describe(c) {
+        return docker;
+    }
     let mut notes = Vec::new();
     if let Some(authtype) = &c.authtype {
         notes.push(format!("{authtype} credential"));
