@@ -318,8 +318,8 @@ fn setup_docker_has_help() {
     let out = d.keyhelm(&["setup", "--help"]);
     assert!(
         text(&out.stdout).contains(
-            "  docker  Make keyhelm docker's credential store (credsStore), or one registry's \
-             helper\n          (credHelpers) with --registry; keeps everything else in docker's \
+            "  docker   Make keyhelm docker's credential store (credsStore), or one registry's \
+             helper\n           (credHelpers) with --registry; keeps everything else in docker's \
              config.json\n"
         ),
         "{}",
