@@ -5,7 +5,8 @@ use std::io::{BufRead, Write};
 
 use clap::Parser;
 
-use crate::cli::{AccountCommand, Cli, Command, PluginCommand, SetupCommand};
+use crate::agent::commands::{self, PassphraseFrom};
+use crate::cli::{AccountCommand, Cli, Command, PluginCommand, SetupCommand, UnlockArgs};
 use crate::ctx::Ctx;
 use crate::error::{Exit, Result};
 use crate::paths::Env;
@@ -45,7 +46,17 @@ fn dispatch(
         Command::Store => crate::git::run(ctx, "store", input, output),
         Command::Erase => crate::git::run(ctx, "erase", input, output),
         Command::Capability => crate::git::run(ctx, "capability", input, output),
-        Command::Init(_) => crate::cmd::init::run(ctx, output, err),
+        Command::Init(args) => {
+            let options = crate::cmd::init::Options {
+                passphrase: args.passphrase.then_some(if args.passphrase_from_stdin {
+                    PassphraseFrom::Stdin
+                } else {
+                    PassphraseFrom::Terminal
+                }),
+                work_factor: args.scrypt_work_factor,
+            };
+            crate::cmd::init::run(ctx, options, input, output, err)
+        }
         Command::List(args) => crate::cmd::list::run(ctx, args.json, output),
         Command::Setup(SetupCommand::Git { local }) => crate::cmd::setup::git(ctx, local, output),
         Command::Doctor => crate::cmd::doctor::run(ctx, output),
@@ -62,6 +73,23 @@ fn dispatch(
         Command::Plugin(PluginCommand::Trust { name }) => {
             crate::cmd::plugin::trust(ctx, &name, output)
         }
+        Command::Unlock(args) => commands::unlock(ctx, unlock_options(&args), input, err),
+        Command::Lock => commands::lock(ctx, err),
+        Command::Agent(args) if args.handoff => {
+            crate::agent::launch::serve_handoff(ctx, input, output)
+        }
+        Command::Agent(args) => commands::agent(ctx, unlock_options(&args.unlock), input, err),
+    }
+}
+
+fn unlock_options(args: &UnlockArgs) -> commands::UnlockOptions {
+    commands::UnlockOptions {
+        ttl: args.ttl,
+        passphrase: if args.passphrase_from_stdin {
+            PassphraseFrom::Stdin
+        } else {
+            PassphraseFrom::Terminal
+        },
     }
 }
 

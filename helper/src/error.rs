@@ -129,6 +129,17 @@ impl From<keyhelm_vault::Error> for Failure {
                 "check the file (it must hold one AGE-SECRET-KEY-1... line or an OpenSSH \
                  ed25519 private key), or restore it from your backup",
             ),
+            // The keyhelm agent stopped while the vault was being opened.
+            E::Io { source, .. }
+                if source
+                    .get_ref()
+                    .is_some_and(|e| e.is::<crate::agent::client::AgentError>()) =>
+            {
+                Failure::new(Exit::Identity, message).hint(
+                    "the keyhelm agent stopped (locked, or its time ran out): run `keyhelm \
+                     unlock`, then try again",
+                )
+            }
             E::InvalidRecipient(_) => Failure::new(Exit::Usage, message).hint(
                 "a recipient is an age public key (age1...) or an ssh-ed25519 public key line",
             ),

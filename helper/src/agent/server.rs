@@ -1,0 +1,560 @@
+//! The agent itself: holds an unlocked identity and unwraps file keys for clients of the same
+//! user over a Unix socket, until its time is up.
+//!
+//! - The socket is created 0600 in a 0700 folder owned by the user, under a temporary name and
+//!   then renamed into place, so a client never sees a half-made socket and a running agent is
+//!   replaced atomically (`keyhelm unlock` while unlocked).
+//! - Every connection's peer is checked with `SO_PEERCRED` (Linux): a process of another user
+//!   gets a refusal and nothing else, even if the file permissions were loosened.
+//! - The TTL is a hard deadline from the moment of unlocking, not an idle timeout: what
+//!   `keyhelm doctor` shows is exactly when the key goes away. It is checked against the wall
+//!   clock (so a laptop that slept through the deadline locks on waking) at least every
+//!   [`CHECK_INTERVAL`], and before every unwrap.
+//! - The agent also stops when its socket file is removed or replaced (a new agent took over,
+//!   `keyhelm lock` cleaned up, the folder was deleted).
+//! - On every ending, the socket is removed (if it is still ours) and the key is dropped, which
+//!   zeroizes it, before the agent answers a `quit` or returns.
+//! - Each connection gets its own thread (a stalled client does not block others); at most
+//!   [`MAX_CONNECTIONS`] at a time, and idle ones are closed after [`IDLE_TIMEOUT`].
+
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use age::Identity as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use keyhelm_vault::Identity;
+use secrecy::ExposeSecret as _;
+use zeroize::Zeroizing;
+
+use super::protocol::{self, Hello, Request, ResponseOut, code, op};
+use crate::error::{Exit, Failure, Result};
+
+/// How often the agent looks at the clock and its socket file while nothing happens.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// A connection that sends nothing for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at the same time; more are closed at once.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Why the agent stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Its time to live ran out.
+    Expired,
+    /// A client asked it to quit (`keyhelm lock`, or a new agent replacing it).
+    Locked,
+    /// Its socket file was removed or replaced.
+    SocketGone,
+}
+
+impl Ending {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Ending::Expired => "its time to live ran out",
+            Ending::Locked => "it was locked (keyhelm lock)",
+            Ending::SocketGone => "its socket was removed or taken over by another agent",
+        }
+    }
+}
+
+/// Something the agent's user may want to see in its log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A process of another user connected and was turned away.
+    Refused { uid: u32, pid: Option<i32> },
+}
+
+/// The socket file the agent created: removed at the end only if it is still that file.
+#[derive(Debug)]
+struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    fn is_ours(&self) -> bool {
+        std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
+    }
+
+    fn remove_if_ours(&self) {
+        if self.is_ours() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+struct Shared {
+    /// `None` once forgotten.
+    key: RwLock<Option<Identity>>,
+    hello: Hello,
+    expires: SystemTime,
+    owner: u32,
+    socket: SocketFile,
+    quit: AtomicBool,
+    active: AtomicUsize,
+    wake: UnixStream,
+    events: Mutex<Sender<Event>>,
+}
+
+impl Shared {
+    /// Removes the socket (if still ours) and drops the key, which zeroizes it.
+    fn forget(&self) {
+        self.socket.remove_if_ours();
+        let key = self
+            .key
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(key);
+    }
+
+    fn expired(&self) -> bool {
+        SystemTime::now() >= self.expires
+    }
+
+    /// One byte to the serving thread. The pair is non-blocking: when it is full, a wake-up
+    /// is already pending and nothing is lost by dropping this one.
+    fn wake_up(&self) {
+        let _ = (&self.wake).write(b"!");
+    }
+
+    /// Tells the serving thread to end (after the answer in hand was sent).
+    fn stop(&self) {
+        self.quit.store(true, Ordering::SeqCst);
+        self.wake_up();
+    }
+}
+
+/// A bound agent, ready to serve.
+pub struct Agent {
+    listener: UnixListener,
+    wake: UnixStream,
+    events: Receiver<Event>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("socket", &self.shared.socket.path)
+            .field("hello", &self.shared.hello)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current user's uid.
+pub fn my_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Makes sure `dir` exists, is ours and is not accessible by others (0700).
+pub fn check_runtime_dir(dir: &Path) -> Result<()> {
+    crate::paths::create_private_dir(dir)?;
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| Failure::io("cannot read", dir, &e))?;
+    let mode = meta.mode() & 0o777;
+    if !meta.is_dir() {
+        return Err(
+            Failure::new(Exit::Identity, format!("{} is not a folder", dir.display()))
+                .hint("move it away; keyhelm keeps the agent's socket there"),
+        );
+    }
+    if meta.uid() != my_uid() {
+        return Err(Failure::new(
+            Exit::Identity,
+            format!(
+                "the agent's folder {} belongs to uid {}, not to you",
+                dir.display(),
+                meta.uid()
+            ),
+        )
+        .hint("remove it, or set XDG_RUNTIME_DIR or KEYHELM_HOME to a folder of your own"));
+    }
+    if mode & 0o077 != 0 {
+        return Err(Failure::new(
+            Exit::Identity,
+            format!(
+                "the agent's folder {} is accessible by other users (mode {mode:04o})",
+                dir.display()
+            ),
+        )
+        .hint(format!("run `chmod 700 {}`", dir.display())));
+    }
+    Ok(())
+}
+
+/// The error for a socket path that `sun_path` cannot hold.
+pub fn path_too_long(path: &Path) -> Failure {
+    Failure::new(
+        Exit::Identity,
+        format!(
+            "the agent's socket path {} is too long for a Unix socket ({} bytes; at most 107)",
+            path.display(),
+            path.as_os_str().len()
+        ),
+    )
+    .hint("set XDG_RUNTIME_DIR (or KEYHELM_HOME) to a folder with a shorter path")
+}
+
+impl Agent {
+    /// Creates the socket at `socket` (replacing whatever is there, such as a stale socket or
+    /// a running agent's) for an agent holding `identity` until `ttl` from now.
+    pub fn bind(
+        socket: &Path,
+        identity: Identity,
+        identity_digest: String,
+        ttl: Duration,
+    ) -> Result<Agent> {
+        let dir = socket
+            .parent()
+            .ok_or_else(|| Failure::other(format!("{} has no folder", socket.display())))?;
+        check_runtime_dir(dir)?;
+        let pid = std::process::id();
+        let tmp = dir.join(format!(".agent-{pid}.sock"));
+        let _ = std::fs::remove_file(&tmp);
+        let listener = UnixListener::bind(&tmp).map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidInput {
+                path_too_long(&tmp)
+            } else {
+                Failure::io("cannot create the agent's socket", &tmp, &e)
+            }
+        })?;
+        let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::fs::rename(&tmp, socket))
+            .and_then(|()| std::fs::symlink_metadata(socket));
+        let meta = match placed {
+            Ok(meta) => meta,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Failure::io("cannot create the agent's socket", socket, &e));
+            }
+        };
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Failure::io("cannot set up the agent's socket", socket, &e))?;
+        let (wake_tx, wake_rx) = UnixStream::pair()
+            .map_err(|e| Failure::other(format!("cannot create the agent's wake-up pair: {e}")))?;
+        wake_tx
+            .set_nonblocking(true)
+            .and_then(|()| wake_rx.set_nonblocking(true))
+            .map_err(|e| Failure::other(format!("cannot set up the agent's wake-up pair: {e}")))?;
+        let expires = SystemTime::now() + ttl;
+        let hello = Hello {
+            agent: format!("keyhelm {}", env!("CARGO_PKG_VERSION")),
+            pid,
+            publics: identity.publics(),
+            identity_digest,
+            expires_at: expires
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        let (events_tx, events_rx) = channel();
+        Ok(Agent {
+            listener,
+            wake: wake_rx,
+            events: events_rx,
+            shared: Arc::new(Shared {
+                key: RwLock::new(Some(identity)),
+                hello,
+                expires,
+                owner: my_uid(),
+                socket: SocketFile {
+                    path: socket.to_path_buf(),
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                },
+                quit: AtomicBool::new(false),
+                active: AtomicUsize::new(0),
+                wake: wake_tx,
+                events: Mutex::new(events_tx),
+            }),
+        })
+    }
+
+    /// What the agent tells clients about itself.
+    pub fn hello(&self) -> &Hello {
+        &self.shared.hello
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.shared.socket.path
+    }
+
+    /// Serves until the time is up, a client says quit, or the socket goes away; then removes
+    /// the socket and forgets the key. `on_event` hears about refused connections.
+    pub fn serve(self, mut on_event: impl FnMut(Event)) -> Ending {
+        let ending = loop {
+            while let Ok(event) = self.events.try_recv() {
+                on_event(event);
+            }
+            if self.shared.quit.load(Ordering::SeqCst) {
+                break Ending::Locked;
+            }
+            let now = SystemTime::now();
+            let Ok(left) = self.shared.expires.duration_since(now) else {
+                break Ending::Expired;
+            };
+            if left.is_zero() {
+                break Ending::Expired;
+            }
+            if !self.shared.socket.is_ours() {
+                break Ending::SocketGone;
+            }
+            let wait = left.min(CHECK_INTERVAL);
+            let (incoming, woken) = match self.wait(wait) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    tracing::warn!("the agent cannot wait for connections: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            if woken {
+                let mut drain = [0u8; 64];
+                while matches!((&self.wake).read(&mut drain), Ok(n) if n > 0) {}
+            }
+            if incoming {
+                self.accept_all();
+            }
+        };
+        self.shared.forget();
+        while let Ok(event) = self.events.try_recv() {
+            on_event(event);
+        }
+        ending
+    }
+
+    /// Waits for a connection or a wake-up: (connection pending, woken).
+    fn wait(&self, wait: Duration) -> io::Result<(bool, bool)> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let timeout = Timespec {
+            tv_sec: wait.as_secs() as i64,
+            tv_nsec: i64::from(wait.subsec_nanos()),
+        };
+        let mut fds = [
+            PollFd::new(&self.listener, PollFlags::IN),
+            PollFd::new(&self.wake, PollFlags::IN),
+        ];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok((false, false)),
+            Err(e) => return Err(e.into()),
+        }
+        let ready = |fd: &PollFd<'_>| !fd.revents().is_empty();
+        Ok((ready(&fds[0]), ready(&fds[1])))
+    }
+
+    fn accept_all(&self) {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!("the agent cannot accept a connection: {e}");
+                    return;
+                }
+            };
+            if self.shared.active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                self.shared.active.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!("too many connections to the agent; closing one");
+                continue;
+            }
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("keyhelm-agent-conn".into())
+                .spawn(move || {
+                    serve_connection(stream, &shared);
+                    shared.active.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_err() {
+                self.shared.active.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// The peer's uid and pid, from the kernel (`SO_PEERCRED`).
+#[cfg(target_os = "linux")]
+pub fn peer(stream: &UnixStream) -> io::Result<(u32, Option<i32>)> {
+    let cred = rustix::net::sockopt::socket_peercred(stream)?;
+    Ok((cred.uid.as_raw(), Some(cred.pid.as_raw_nonzero().get())))
+}
+
+/// Elsewhere the socket's 0600 mode in a 0700 folder is the only check; keyhelm's agent is
+/// supported on Linux.
+#[cfg(not(target_os = "linux"))]
+pub fn peer(_stream: &UnixStream) -> io::Result<(u32, Option<i32>)> {
+    Ok((my_uid(), None))
+}
+
+fn serve_connection(mut stream: UnixStream, shared: &Shared) {
+    if stream.set_nonblocking(false).is_err()
+        || stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err()
+        || stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .is_err()
+    {
+        return;
+    }
+    match peer(&stream) {
+        Ok((uid, _)) if uid == shared.owner => {}
+        Ok((uid, pid)) => {
+            let refusal = ResponseOut::error(
+                code::REFUSED,
+                format!(
+                    "this agent serves uid {} only, and the connecting process runs as uid {uid}",
+                    shared.owner
+                ),
+            );
+            let _ = protocol::write_frame(&mut stream, &refusal.encode());
+            let _ = shared
+                .events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .send(Event::Refused { uid, pid });
+            shared.wake_up();
+            return;
+        }
+        Err(e) => {
+            tracing::warn!("cannot tell who connected to the agent: {e}");
+            return;
+        }
+    }
+    loop {
+        let frame = match protocol::read_frame(&mut stream) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(e) => {
+                if e.kind() == io::ErrorKind::InvalidData {
+                    let answer = ResponseOut::error(code::BAD_REQUEST, e.to_string());
+                    let _ = protocol::write_frame(&mut stream, &answer.encode());
+                }
+                return;
+            }
+        };
+        let (answer, stop) = respond(&frame, shared);
+        let sent = protocol::write_frame(&mut stream, &answer);
+        if stop {
+            // Only now: the serving thread ends the process once it hears this.
+            shared.stop();
+            return;
+        }
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// The answer to one request, and whether the agent should stop after sending it (the key is
+/// already forgotten then).
+fn respond(frame: &[u8], shared: &Shared) -> (Zeroizing<Vec<u8>>, bool) {
+    let request: Request = match serde_json::from_slice(frame) {
+        Ok(request) => request,
+        Err(_) => {
+            let answer = ResponseOut::error(code::BAD_REQUEST, "the request is not valid JSON");
+            return (answer.encode(), false);
+        }
+    };
+    if !protocol::SUPPORTED.contains(&request.v) {
+        let mut answer = ResponseOut::error(
+            code::UNSUPPORTED_VERSION,
+            format!(
+                "this agent speaks protocol versions {:?}, not {}",
+                protocol::SUPPORTED,
+                request.v
+            ),
+        );
+        if let Some(error) = &mut answer.error {
+            error.versions = protocol::SUPPORTED.to_vec();
+        }
+        return (answer.encode(), false);
+    }
+    match request.op.as_str() {
+        op::HELLO => {
+            let answer = ResponseOut {
+                hello: Some(&shared.hello),
+                ..ResponseOut::ok()
+            };
+            (answer.encode(), false)
+        }
+        op::UNWRAP => {
+            // A deadline that passed while the serving thread waited (a laptop asleep).
+            let expired = shared.expired();
+            if expired {
+                shared.forget();
+            }
+            (unwrap(&request, shared), expired)
+        }
+        op::QUIT => {
+            // The key is gone before the client hears "ok".
+            shared.forget();
+            (ResponseOut::ok().encode(), true)
+        }
+        other => {
+            let answer = ResponseOut::error(
+                code::UNKNOWN_OP,
+                format!("this agent does not know the operation {other:?}"),
+            );
+            (answer.encode(), false)
+        }
+    }
+}
+
+fn unwrap(request: &Request, shared: &Shared) -> Zeroizing<Vec<u8>> {
+    if request.stanzas.len() > protocol::MAX_STANZAS {
+        return ResponseOut::error(
+            code::BAD_REQUEST,
+            format!("more than {} stanzas", protocol::MAX_STANZAS),
+        )
+        .encode();
+    }
+    let Some(stanzas) = request
+        .stanzas
+        .iter()
+        .map(protocol::WireStanza::to_stanza)
+        .collect::<Option<Vec<_>>>()
+    else {
+        return ResponseOut::error(code::BAD_REQUEST, "a stanza body is not valid base64").encode();
+    };
+    let key = shared.key.read().unwrap_or_else(PoisonError::into_inner);
+    let Some(identity) = key.as_ref() else {
+        return ResponseOut::error(
+            code::LOCKED,
+            "the agent's time is up or it was locked; it holds no key any more",
+        )
+        .encode();
+    };
+    match identity.unwrap_stanzas(&stanzas) {
+        None => ResponseOut {
+            file_key: Some(None),
+            ..ResponseOut::ok()
+        }
+        .encode(),
+        Some(Ok(file_key)) => {
+            // 16 bytes are 24 characters of base64: no reallocation, nothing left behind.
+            let mut text = Zeroizing::new(String::with_capacity(32));
+            STANDARD.encode_string(file_key.expose_secret(), &mut text);
+            ResponseOut {
+                file_key: Some(Some(text.as_str())),
+                ..ResponseOut::ok()
+            }
+            .encode()
+        }
+        Some(Err(e)) => ResponseOut::error(code::DECRYPT, protocol::decrypt_kind(&e)).encode(),
+    }
+}
