@@ -170,6 +170,38 @@ mod tests {
         );
     }
 
+    /// The agent stopping while the vault is opened is an identity problem (exit 5), not a
+    /// damaged vault.
+    #[test]
+    fn an_agent_that_went_away_is_not_vault_damage() {
+        let agent = crate::agent::client::AgentError::Io(std::io::Error::other("reset"));
+        let err = keyhelm_vault::Error::Io {
+            op: "cannot unwrap the file key of",
+            path: "/v/vault.age".into(),
+            source: std::io::Error::other(agent),
+        };
+        let f = Failure::from(err);
+        assert_eq!(f.exit, Exit::Identity);
+        assert_eq!(
+            f.message,
+            "cannot unwrap the file key of /v/vault.age: the connection to the keyhelm agent \
+             broke: reset"
+        );
+        assert_eq!(
+            f.hint.as_deref(),
+            Some(
+                "the keyhelm agent stopped (locked, or its time ran out): run `keyhelm unlock`, \
+                 then try again"
+            )
+        );
+        let other = keyhelm_vault::Error::Io {
+            op: "cannot read",
+            path: "/v/vault.age".into(),
+            source: std::io::Error::other("disk"),
+        };
+        assert_eq!(Failure::from(other).exit, Exit::Failure);
+    }
+
     #[test]
     fn exit_codes_are_stable() {
         let codes = [

@@ -558,3 +558,243 @@ fn unwrap(request: &Request, shared: &Shared) -> Zeroizing<Vec<u8>> {
         Some(Err(e)) => ResponseOut::error(code::DECRYPT, protocol::decrypt_kind(&e)).encode(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::client::{AgentError, Client};
+    use crate::agent::protocol::{ResponseIn, write_frame};
+    use std::thread::JoinHandle;
+
+    struct Running {
+        _dir: tempfile::TempDir,
+        socket: PathBuf,
+        key: age::x25519::Identity,
+        hello: Hello,
+        thread: JoinHandle<(Ending, Vec<Event>)>,
+    }
+
+    fn start(ttl: Duration) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("run").join("agent.sock");
+        let key = age::x25519::Identity::generate();
+        let text = secrecy::SecretString::from(key.to_string().expose_secret().to_owned());
+        let identity = Identity::from_secret_text(&text, Path::new("identity.txt")).unwrap();
+        let agent = Agent::bind(&socket, identity, "d1g3st".into(), ttl).unwrap();
+        let hello = agent.hello().clone();
+        let thread = std::thread::spawn(move || {
+            let mut events = Vec::new();
+            let ending = agent.serve(|e| events.push(e));
+            (ending, events)
+        });
+        Running {
+            _dir: dir,
+            socket,
+            key,
+            hello,
+            thread,
+        }
+    }
+
+    fn raw(socket: &Path, body: &[u8]) -> ResponseIn {
+        let mut stream = UnixStream::connect(socket).unwrap();
+        write_frame(&mut stream, body).unwrap();
+        let frame = protocol::read_frame(&mut stream).unwrap().unwrap();
+        serde_json::from_slice(&frame).unwrap()
+    }
+
+    #[test]
+    fn serves_hello_and_unwraps_file_keys_until_told_to_quit() {
+        let r = start(Duration::from_secs(600));
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&r.socket), 0o600);
+        assert_eq!(mode(r.socket.parent().unwrap()), 0o700);
+        // No temporary socket is left next to it.
+        let names: Vec<_> = std::fs::read_dir(r.socket.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("agent.sock")]);
+
+        let mut client = Client::connect(&r.socket).unwrap();
+        let hello = client.hello().unwrap();
+        assert_eq!(hello, r.hello);
+        assert_eq!(hello.publics, vec![r.key.to_public().to_string()]);
+        assert_eq!(hello.pid, std::process::id());
+        assert_eq!(hello.identity_digest, "d1g3st");
+        assert_eq!(
+            hello.agent,
+            format!("keyhelm {}", env!("CARGO_PKG_VERSION"))
+        );
+        let left = hello.expires_at - unix_now();
+        assert!((590..=600).contains(&left), "{left}");
+
+        // A whole age file decrypts through the agent.
+        let (identity, _) =
+            crate::agent::client::identity(&r.socket, Path::new("identity.txt"), "d1g3st").unwrap();
+        let file = age::encrypt(&r.key.to_public(), b"the vault").unwrap();
+        assert_eq!(age::decrypt(&identity, &file).unwrap(), b"the vault");
+        let other = age::x25519::Identity::generate().to_public();
+        let foreign = age::encrypt(&other, b"not ours").unwrap();
+        assert!(matches!(
+            age::decrypt(&identity, &foreign),
+            Err(age::DecryptError::NoMatchingKeys)
+        ));
+        // A damaged stanza for this key is a decryption error, not "not mine".
+        let stanza = age_core::format::Stanza {
+            tag: "X25519".into(),
+            args: vec![],
+            body: vec![0; 32],
+        };
+        assert!(matches!(
+            client.unwrap(&[stanza]),
+            Ok(Some(Err(age::DecryptError::InvalidHeader)))
+        ));
+        // Another identity's digest is noticed.
+        let e = crate::agent::client::identity(&r.socket, Path::new("id"), "other").unwrap_err();
+        assert!(matches!(e, AgentError::OtherIdentity { .. }), "{e:?}");
+
+        client.quit().unwrap();
+        let (ending, events) = r.thread.join().unwrap();
+        assert_eq!(ending, Ending::Locked);
+        assert!(events.is_empty());
+        assert!(!r.socket.exists());
+        // The identity handed out earlier now fails as an I/O error naming the agent.
+        match age::decrypt(&identity, &file) {
+            Err(age::DecryptError::Io(e)) => {
+                assert!(e.get_ref().unwrap().is::<AgentError>(), "{e}");
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+        assert!(matches!(
+            Client::connect(&r.socket),
+            Err(AgentError::NotRunning { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_requests_get_clear_refusals_and_the_agent_keeps_serving() {
+        let r = start(Duration::from_secs(600));
+        let v9 = raw(&r.socket, br#"{"v":9,"op":"hello"}"#);
+        let e = v9.error.unwrap();
+        assert_eq!((v9.ok, e.code.as_str()), (false, code::UNSUPPORTED_VERSION));
+        assert_eq!(e.versions, vec![1]);
+        assert_eq!(e.message, "this agent speaks protocol versions [1], not 9");
+        let unknown = raw(&r.socket, br#"{"v":1,"op":"sign","extra":true}"#);
+        assert_eq!(
+            unknown.error.unwrap().message,
+            "this agent does not know the operation \"sign\""
+        );
+        let junk = raw(&r.socket, b"not json");
+        assert_eq!(junk.error.unwrap().code, code::BAD_REQUEST);
+        let bad64 = raw(
+            &r.socket,
+            br#"{"v":1,"op":"unwrap","stanzas":[{"tag":"X25519","args":[],"body":"***"}]}"#,
+        );
+        assert_eq!(
+            bad64.error.unwrap().message,
+            "a stanza body is not valid base64"
+        );
+        // An oversized frame is refused before it is read.
+        let mut stream = UnixStream::connect(&r.socket).unwrap();
+        use std::io::Write as _;
+        stream
+            .write_all(&((protocol::MAX_FRAME + 1) as u32).to_be_bytes())
+            .unwrap();
+        let frame = protocol::read_frame(&mut stream).unwrap().unwrap();
+        let answer: ResponseIn = serde_json::from_slice(&frame).unwrap();
+        assert_eq!(answer.error.unwrap().code, code::BAD_REQUEST);
+        // Still serving.
+        let mut client = Client::connect(&r.socket).unwrap();
+        assert_eq!(client.hello().unwrap().pid, std::process::id());
+        client.quit().unwrap();
+        assert_eq!(r.thread.join().unwrap().0, Ending::Locked);
+    }
+
+    #[test]
+    fn the_ttl_ends_the_agent_and_removes_its_socket() {
+        let r = start(Duration::from_secs(1));
+        let (ending, _) = r.thread.join().unwrap();
+        assert_eq!(ending, Ending::Expired);
+        assert!(!r.socket.exists());
+    }
+
+    #[test]
+    fn an_agent_whose_socket_is_taken_over_stops() {
+        let old = start(Duration::from_secs(600));
+        let mut old_client = Client::connect(&old.socket).unwrap();
+        // A second agent at the same path replaces the socket atomically.
+        let key = age::x25519::Identity::generate();
+        let text = secrecy::SecretString::from(key.to_string().expose_secret().to_owned());
+        let identity = Identity::from_secret_text(&text, Path::new("id")).unwrap();
+        let new = Agent::bind(
+            &old.socket,
+            identity,
+            "new".into(),
+            Duration::from_secs(600),
+        )
+        .unwrap();
+        // The old agent ends by itself within CHECK_INTERVAL, leaving the new socket alone.
+        let (ending, _) = old.thread.join().unwrap();
+        assert_eq!(ending, Ending::SocketGone);
+        assert!(old.socket.exists());
+        assert!(old_client.hello().is_err());
+        let new_thread = std::thread::spawn(move || new.serve(|_| {}));
+        let mut client = Client::connect(&old.socket).unwrap();
+        assert_eq!(client.hello().unwrap().identity_digest, "new");
+        client.quit().unwrap();
+        assert_eq!(new_thread.join().unwrap(), Ending::Locked);
+    }
+
+    #[test]
+    fn stale_sockets_are_reported_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("run").join("agent.sock");
+        check_runtime_dir(socket.parent().unwrap()).unwrap();
+        // A socket whose listener is gone, as a killed agent leaves it.
+        drop(UnixListener::bind(&socket).unwrap());
+        match Client::connect(&socket) {
+            Err(e @ AgentError::Stale { .. }) => assert!(e.is_absent()),
+            other => panic!("expected a stale socket, got {other:?}"),
+        }
+        let key = age::x25519::Identity::generate();
+        let text = secrecy::SecretString::from(key.to_string().expose_secret().to_owned());
+        let identity = Identity::from_secret_text(&text, Path::new("id")).unwrap();
+        let agent = Agent::bind(&socket, identity, "d".into(), Duration::from_secs(60)).unwrap();
+        let thread = std::thread::spawn(move || agent.serve(|_| {}));
+        Client::connect(&socket).unwrap().quit().unwrap();
+        assert_eq!(thread.join().unwrap(), Ending::Locked);
+    }
+
+    #[test]
+    fn unsafe_runtime_folders_and_long_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = check_runtime_dir(&open).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!(
+                "the agent's folder {} is accessible by other users (mode 0755)",
+                open.display()
+            )
+        );
+        assert_eq!(
+            e.hint.unwrap(),
+            format!("run `chmod 700 {}`", open.display())
+        );
+
+        let long = dir.path().join("x".repeat(120)).join("agent.sock");
+        let identity = Identity::generate();
+        let e = Agent::bind(&long, identity, "d".into(), Duration::from_secs(60)).unwrap_err();
+        assert!(
+            e.message.starts_with("the agent's socket path ")
+                && e.message.contains("is too long for a Unix socket"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.exit, Exit::Identity);
+    }
+}
