@@ -147,7 +147,7 @@ impl Ctx {
             return Ok(Identity::from_secret_text(text, &file.path)?);
         }
         match agent::client::identity(&self.agent_socket(), &file.path, &file.digest()) {
-            Ok((identity, _)) => return Ok(identity),
+            Ok(identity) => return Ok(identity),
             Err(e) if e.is_absent() => {}
             Err(e) => return Err(e.into()),
         }

@@ -255,6 +255,7 @@ fn init_passphrase_on_a_terminal_then_unlock_lookups_and_lock() {
         "keyhelm: locked: the agent forgot the key and stopped\n"
     );
     assert!(!socket(&s).exists());
+    assert!(!socket(&s).with_file_name("agent.json").exists());
     wait_until("the agent ended", || !is_running(pid));
     let out = keyhelm(&s, &["get"], REQUEST);
     assert_eq!(out.status.code(), Some(5));
@@ -478,6 +479,7 @@ fn a_stale_socket_is_handled_cleanly() {
         )
     );
     assert!(!socket(&s).exists());
+    assert!(!socket(&s).with_file_name("agent.json").exists());
 }
 
 #[test]

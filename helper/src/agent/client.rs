@@ -16,7 +16,7 @@ use secrecy::ExposeSecret as _;
 use zeroize::Zeroizing;
 
 use super::protocol::{self, Hello, Request, ResponseIn, WireStanza, code, op};
-use super::server::{my_uid, peer};
+use super::server::{info_path, my_uid, peer};
 
 /// How long the client waits for any one answer.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,11 +62,11 @@ pub enum AgentError {
     Protocol(String),
     /// The agent holds the key of another identity file than this device's.
     #[error(
-        "the keyhelm agent (pid {pid}) holds another identity than {}: the file changed after it \
-         was unlocked",
+        "the keyhelm agent holds another identity than {}: the file changed after it was \
+         unlocked",
         path.display()
     )]
-    OtherIdentity { path: PathBuf, pid: u32 },
+    OtherIdentity { path: PathBuf },
     /// The agent did not answer in time.
     #[error("the keyhelm agent did not answer within {} seconds", TIMEOUT.as_secs())]
     Timeout,
@@ -167,6 +167,7 @@ impl Client {
         Request {
             v: protocol::VERSION,
             op: op.to_owned(),
+            identity_digest: None,
             stanzas: Vec::new(),
         }
     }
@@ -184,13 +185,16 @@ impl Client {
     }
 
     /// Asks the agent to unwrap a file key from `stanzas`: `None` when none is for its
-    /// identity, `Some(Err)` when one is but is damaged.
+    /// identity, `Some(Err)` when one is but is damaged. With `digest`, the agent refuses
+    /// unless it holds the key of that identity file.
     pub fn unwrap(
         &mut self,
         stanzas: &[Stanza],
+        digest: Option<&str>,
     ) -> Result<Option<Result<FileKey, age::DecryptError>>, AgentError> {
         let request = Request {
             stanzas: stanzas.iter().map(WireStanza::from_stanza).collect(),
+            identity_digest: digest.map(str::to_owned),
             ..Self::request(op::UNWRAP)
         };
         let answer = match self.call(&request) {
@@ -220,7 +224,45 @@ impl Client {
 /// An age identity whose key is in the agent: stanzas go there, the file key comes back.
 #[derive(Debug)]
 pub struct AgentIdentity {
-    client: Mutex<Client>,
+    socket: PathBuf,
+    identity_file: PathBuf,
+    digest: String,
+    client: Mutex<Option<Client>>,
+}
+
+impl AgentIdentity {
+    /// One unwrap over the open connection; if the agent closed it meanwhile (it closes idle
+    /// connections) or has ended (`keyhelm unlock` replaced it), once more over a new one.
+    fn unwrap(
+        &self,
+        stanzas: &[Stanza],
+    ) -> Result<Option<Result<FileKey, age::DecryptError>>, AgentError> {
+        let mut slot = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = slot.as_mut() {
+            match self.checked(client.unwrap(stanzas, Some(&self.digest))) {
+                // Closed while idle, or this agent ended: a new one may have taken its place.
+                Err(AgentError::Io(_)) => {}
+                Err(AgentError::Refused { code, .. }) if code == code::LOCKED => {}
+                other => return other,
+            }
+        }
+        *slot = None;
+        let mut client = Client::connect(&self.socket)?;
+        let result = self.checked(client.unwrap(stanzas, Some(&self.digest)));
+        *slot = Some(client);
+        result
+    }
+
+    fn checked<T>(&self, result: Result<T, AgentError>) -> Result<T, AgentError> {
+        match result {
+            Err(AgentError::Refused { code, .. }) if code == code::OTHER_IDENTITY => {
+                Err(AgentError::OtherIdentity {
+                    path: self.identity_file.clone(),
+                })
+            }
+            other => other,
+        }
+    }
 }
 
 impl age::Identity for AgentIdentity {
@@ -230,8 +272,7 @@ impl age::Identity for AgentIdentity {
 
     /// All stanzas in one round trip.
     fn unwrap_stanzas(&self, stanzas: &[Stanza]) -> Option<Result<FileKey, age::DecryptError>> {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        match client.unwrap(stanzas) {
+        match self.unwrap(stanzas) {
             Ok(result) => result,
             // The vault reports this as an I/O error carrying the AgentError (not as damage).
             Err(e) => Some(Err(age::DecryptError::Io(io::Error::other(e)))),
@@ -240,24 +281,38 @@ impl age::Identity for AgentIdentity {
 }
 
 /// This device's identity through the agent at `socket`, provided it holds the key of the
-/// identity file whose sha256 is `digest`. Also returns what the agent said about itself.
-pub fn identity(
-    socket: &Path,
-    identity_file: &Path,
-    digest: &str,
-) -> Result<(Identity, Hello), AgentError> {
+/// identity file whose sha256 is `digest`.
+///
+/// Connecting tells whether an agent runs at all (no round trip: the kernel completes it). The
+/// public keys come from the agent's info file when it names this identity, else from a
+/// `hello`; the one round trip of a lookup is then the `unwrap`, which carries the digest so
+/// that the agent itself confirms it holds this identity.
+pub fn identity(socket: &Path, identity_file: &Path, digest: &str) -> Result<Identity, AgentError> {
     let mut client = Client::connect(socket)?;
-    let hello = client.hello()?;
-    if hello.identity_digest != digest {
-        return Err(AgentError::OtherIdentity {
-            path: identity_file.to_path_buf(),
-            pid: hello.pid,
-        });
-    }
-    let remote = AgentIdentity {
-        client: Mutex::new(client),
+    let publics = match read_info(&info_path(socket)) {
+        Some(info) if info.identity_digest == digest => info.publics,
+        _ => {
+            let hello = client.hello()?;
+            if hello.identity_digest != digest {
+                return Err(AgentError::OtherIdentity {
+                    path: identity_file.to_path_buf(),
+                });
+            }
+            hello.publics
+        }
     };
-    let identity = Identity::external(identity_file, hello.publics.clone(), Box::new(remote))
-        .map_err(|e| AgentError::Protocol(e.to_string()))?;
-    Ok((identity, hello))
+    let remote = AgentIdentity {
+        socket: socket.to_path_buf(),
+        identity_file: identity_file.to_path_buf(),
+        digest: digest.to_owned(),
+        client: Mutex::new(Some(client)),
+    };
+    Identity::external(identity_file, publics, Box::new(remote))
+        .map_err(|e| AgentError::Protocol(e.to_string()))
+}
+
+/// The agent's info file, if it is there and readable.
+fn read_info(path: &Path) -> Option<Hello> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use super::client::{AgentError, Client};
 use super::protocol::Hello;
-use super::server::{Agent, Event};
+use super::server::{Agent, Event, info_path};
 use super::{format_expiry, launch, passphrase};
 use crate::ctx::{Ctx, IdentityFile};
 use crate::error::{Exit, Failure, Result};
@@ -125,6 +125,7 @@ pub fn lock(ctx: &Ctx, err: &mut impl Write) -> Result<()> {
         Err(AgentError::Stale { path }) => {
             std::fs::remove_file(&path)
                 .map_err(|e| Failure::io("cannot remove the stale socket", &path, &e))?;
+            let _ = std::fs::remove_file(info_path(&path));
             let _ = writeln!(
                 err,
                 "keyhelm: removed the stale socket {} (its agent is gone): the identity is locked",

@@ -284,10 +284,9 @@ mod tests {
             (
                 AgentError::OtherIdentity {
                     path: "/k/identity.txt".into(),
-                    pid: 42,
                 },
-                "the keyhelm agent (pid 42) holds another identity than /k/identity.txt: the \
-                 file changed after it was unlocked",
+                "the keyhelm agent holds another identity than /k/identity.txt: the file changed \
+                 after it was unlocked",
             ),
             (
                 AgentError::Timeout,

@@ -10,12 +10,16 @@
 //! | request | answer |
 //! |---|---|
 //! | `{"v":1,"op":"hello"}` | `{"v":1,"ok":true,"hello":{"agent":"keyhelm 0.1.0","pid":4242,"publics":["age1..."],"identity_digest":"<sha256 hex>","expires_at":1795000000}}` |
-//! | `{"v":1,"op":"unwrap","stanzas":[{"tag":"X25519","args":["..."],"body":"<base64>"}]}` | `{"v":1,"ok":true,"file_key":"<base64 of 16 bytes>"}`, or `"file_key":null` when no stanza is for this identity |
+//! | `{"v":1,"op":"unwrap","identity_digest":"<sha256 hex>","stanzas":[{"tag":"X25519","args":["..."],"body":"<base64>"}]}` | `{"v":1,"ok":true,"file_key":"<base64 of 16 bytes>"}`, or `"file_key":null` when no stanza is for this identity |
 //! | `{"v":1,"op":"quit"}` | `{"v":1,"ok":true}`, sent after the agent removed its socket and wiped the key |
 //!
 //! `identity_digest` is the sha256 of the protected identity file the agent was unlocked from,
-//! so that a client can tell whether the agent still holds the identity of its file.
-//! `expires_at` is a unix time in seconds.
+//! so that a client can tell whether the agent still holds the identity of its file; in an
+//! `unwrap` request it is optional, and when given the agent refuses (`other-identity`) unless
+//! it matches. `expires_at` is a unix time in seconds.
+//!
+//! The agent also writes its hello, as JSON, to `agent.json` next to its socket (0600), so that
+//! a lookup learns the public keys without a round trip: it connects, then sends one `unwrap`.
 //!
 //! A refusal is `{"v":1,"ok":false,"error":{"code":"...","message":"..."}}` with one of the
 //! codes of [`code`]. A request with a version the agent does not speak gets
@@ -65,6 +69,8 @@ pub mod code {
     /// A stanza for this identity could not be unwrapped; `message` is one of the
     /// `decrypt_kind` values.
     pub const DECRYPT: &str = "decrypt";
+    /// The request's `identity_digest` is not the agent's.
+    pub const OTHER_IDENTITY: &str = "other-identity";
 }
 
 /// A request, as the client writes it and the agent reads it.
@@ -72,6 +78,9 @@ pub mod code {
 pub struct Request {
     pub v: u32,
     pub op: String,
+    /// `unwrap`: the digest of the identity file the client expects the agent to hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stanzas: Vec<WireStanza>,
 }
@@ -302,6 +311,7 @@ mod tests {
         let req = Request {
             v: 1,
             op: op::UNWRAP.into(),
+            identity_digest: Some("ab12".into()),
             stanzas: vec![WireStanza::from_stanza(&Stanza {
                 tag: "X25519".into(),
                 args: vec!["abc".into()],
@@ -310,11 +320,12 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&req).unwrap(),
-            r#"{"v":1,"op":"unwrap","stanzas":[{"tag":"X25519","args":["abc"],"body":"AQID"}]}"#
+            r#"{"v":1,"op":"unwrap","identity_digest":"ab12","stanzas":[{"tag":"X25519","args":["abc"],"body":"AQID"}]}"#
         );
         let hello = Request {
             v: 1,
             op: op::HELLO.into(),
+            identity_digest: None,
             stanzas: vec![],
         };
         assert_eq!(

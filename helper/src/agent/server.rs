@@ -14,14 +14,19 @@
 //!   `keyhelm lock` cleaned up, the folder was deleted).
 //! - On every ending, the socket is removed (if it is still ours) and the key is dropped, which
 //!   zeroizes it, before the agent answers a `quit` or returns.
-//! - Each connection gets its own thread (a stalled client does not block others); at most
-//!   [`MAX_CONNECTIONS`] at a time, and idle ones are closed after [`IDLE_TIMEOUT`].
+//! - [`WORKERS`] threads wait in `accept` and serve one connection each at a time; a connection
+//!   idle for [`IDLE_TIMEOUT`] is closed (the client reconnects if it still needs the agent),
+//!   so stalled clients cannot hold the agent for long.
+//! - The agent remembers the last few file keys it unwrapped, by the stanzas they came in: the
+//!   vault's header only changes when the vault is written, so most lookups cost no X25519.
+//!   (The cache is no extra exposure: the agent holds the key that yields them anyway.) It is
+//!   wiped with the key.
 
 use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -39,9 +44,14 @@ use crate::error::{Exit, Failure, Result};
 /// How often the agent looks at the clock and its socket file while nothing happens.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// A connection that sends nothing for this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Connections served at the same time; more are closed at once.
-pub const MAX_CONNECTIONS: usize = 64;
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at the same time; more wait until a worker is free.
+pub const WORKERS: usize = 8;
+/// File keys remembered.
+const CACHED_KEYS: usize = 16;
+
+/// A remembered file key, by the sha256 of the stanzas it was unwrapped from.
+type CachedKey = ([u8; 32], Zeroizing<[u8; 16]>);
 
 /// Why the agent stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,15 +81,24 @@ pub enum Event {
     Refused { uid: u32, pid: Option<i32> },
 }
 
-/// The socket file the agent created: removed at the end only if it is still that file.
+/// A file the agent created (its socket, its info file): removed at the end only if it is
+/// still that file.
 #[derive(Debug)]
-struct SocketFile {
+struct OwnedFile {
     path: PathBuf,
     dev: u64,
     ino: u64,
 }
 
-impl SocketFile {
+impl OwnedFile {
+    fn new(path: &Path, meta: &std::fs::Metadata) -> OwnedFile {
+        OwnedFile {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
     fn is_ours(&self) -> bool {
         std::fs::symlink_metadata(&self.path)
             .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino)
@@ -95,26 +114,37 @@ impl SocketFile {
 struct Shared {
     /// `None` once forgotten.
     key: RwLock<Option<Identity>>,
+    /// File keys unwrapped recently; emptied (and zeroized) with the key.
+    cache: Mutex<Vec<CachedKey>>,
     hello: Hello,
     expires: SystemTime,
     owner: u32,
-    socket: SocketFile,
+    socket: OwnedFile,
+    /// The info file (public: what `hello` says), if it could be written.
+    info: Option<OwnedFile>,
     quit: AtomicBool,
-    active: AtomicUsize,
     wake: UnixStream,
     events: Mutex<Sender<Event>>,
 }
 
 impl Shared {
-    /// Removes the socket (if still ours) and drops the key, which zeroizes it.
+    /// Removes the socket and the info file (if still ours) and drops the key, which zeroizes
+    /// it.
     fn forget(&self) {
         self.socket.remove_if_ours();
+        if let Some(info) = &self.info {
+            info.remove_if_ours();
+        }
         let key = self
             .key
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         drop(key);
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     fn expired(&self) -> bool {
@@ -197,6 +227,37 @@ pub fn check_runtime_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The agent's info file next to its socket: what `hello` says (public data), so that a
+/// lookup can learn the identity's public keys without a round trip.
+pub fn info_path(socket: &Path) -> PathBuf {
+    socket.with_file_name("agent.json")
+}
+
+/// Writes the info file (0600) under a temporary name and renames it into place.
+fn write_info(path: &Path, hello: &Hello) -> io::Result<OwnedFile> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_file_name(format!(".agent-{}.json", hello.pid));
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let written = serde_json::to_writer(&mut file, hello)
+        .map_err(io::Error::other)
+        .and_then(|()| file.flush())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .and_then(|()| std::fs::symlink_metadata(path));
+    match written {
+        Ok(meta) => Ok(OwnedFile::new(path, &meta)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
 /// The error for a socket path that `sun_path` cannot hold.
 pub fn path_too_long(path: &Path) -> Failure {
     Failure::new(
@@ -243,15 +304,13 @@ impl Agent {
                 return Err(Failure::io("cannot create the agent's socket", socket, &e));
             }
         };
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| Failure::io("cannot set up the agent's socket", socket, &e))?;
         let (wake_tx, wake_rx) = UnixStream::pair()
             .map_err(|e| Failure::other(format!("cannot create the agent's wake-up pair: {e}")))?;
         wake_tx
             .set_nonblocking(true)
             .and_then(|()| wake_rx.set_nonblocking(true))
             .map_err(|e| Failure::other(format!("cannot set up the agent's wake-up pair: {e}")))?;
+        let socket_file = OwnedFile::new(socket, &meta);
         let expires = SystemTime::now() + ttl;
         let hello = Hello {
             agent: format!("keyhelm {}", env!("CARGO_PKG_VERSION")),
@@ -262,6 +321,10 @@ impl Agent {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         };
+        // After the socket: a client that finds this file finds this agent behind the socket.
+        let info = write_info(&info_path(socket), &hello)
+            .map_err(|e| tracing::warn!("cannot write the agent's info file: {e}"))
+            .ok();
         let (events_tx, events_rx) = channel();
         Ok(Agent {
             listener,
@@ -269,16 +332,13 @@ impl Agent {
             events: events_rx,
             shared: Arc::new(Shared {
                 key: RwLock::new(Some(identity)),
+                cache: Mutex::new(Vec::with_capacity(CACHED_KEYS)),
                 hello,
                 expires,
                 owner: my_uid(),
-                socket: SocketFile {
-                    path: socket.to_path_buf(),
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                },
+                socket: socket_file,
+                info,
                 quit: AtomicBool::new(false),
-                active: AtomicUsize::new(0),
                 wake: wake_tx,
                 events: Mutex::new(events_tx),
             }),
@@ -297,6 +357,17 @@ impl Agent {
     /// Serves until the time is up, a client says quit, or the socket goes away; then removes
     /// the socket and forgets the key. `on_event` hears about refused connections.
     pub fn serve(self, mut on_event: impl FnMut(Event)) -> Ending {
+        let listener = Arc::new(self.listener);
+        for n in 0..WORKERS {
+            let listener = Arc::clone(&listener);
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name(format!("keyhelm-agent-{n}"))
+                .spawn(move || work(&listener, &shared));
+            if let Err(e) = spawned {
+                tracing::warn!("the agent cannot start a worker: {e}");
+            }
+        }
         let ending = loop {
             while let Ok(event) = self.events.try_recv() {
                 on_event(event);
@@ -314,75 +385,57 @@ impl Agent {
             if !self.shared.socket.is_ours() {
                 break Ending::SocketGone;
             }
-            let wait = left.min(CHECK_INTERVAL);
-            let (incoming, woken) = match self.wait(wait) {
-                Ok(ready) => ready,
-                Err(e) => {
-                    tracing::warn!("the agent cannot wait for connections: {e}");
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
+            match wait_readable(&self.wake, left.min(CHECK_INTERVAL)) {
+                Ok(true) => {
+                    let mut drain = [0u8; 64];
+                    while matches!((&self.wake).read(&mut drain), Ok(n) if n > 0) {}
                 }
-            };
-            if woken {
-                let mut drain = [0u8; 64];
-                while matches!((&self.wake).read(&mut drain), Ok(n) if n > 0) {}
-            }
-            if incoming {
-                self.accept_all();
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!("the agent cannot wait: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
             }
         };
+        self.shared.quit.store(true, Ordering::SeqCst);
         self.shared.forget();
+        // Wakes the workers blocked in accept (Linux); in a real agent the process ends next.
+        let _ = rustix::net::shutdown(&*listener, rustix::net::Shutdown::Both);
         while let Ok(event) = self.events.try_recv() {
             on_event(event);
         }
         ending
     }
+}
 
-    /// Waits for a connection or a wake-up: (connection pending, woken).
-    fn wait(&self, wait: Duration) -> io::Result<(bool, bool)> {
-        use rustix::event::{PollFd, PollFlags, Timespec, poll};
-        let timeout = Timespec {
-            tv_sec: wait.as_secs() as i64,
-            tv_nsec: i64::from(wait.subsec_nanos()),
-        };
-        let mut fds = [
-            PollFd::new(&self.listener, PollFlags::IN),
-            PollFd::new(&self.wake, PollFlags::IN),
-        ];
-        match poll(&mut fds, Some(&timeout)) {
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => return Ok((false, false)),
-            Err(e) => return Err(e.into()),
-        }
-        let ready = |fd: &PollFd<'_>| !fd.revents().is_empty();
-        Ok((ready(&fds[0]), ready(&fds[1])))
+/// Waits until `fd` is readable or `wait` has passed.
+fn wait_readable(fd: &UnixStream, wait: Duration) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let timeout = Timespec {
+        tv_sec: wait.as_secs() as i64,
+        tv_nsec: i64::from(wait.subsec_nanos()),
+    };
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(_) => Ok(!fds[0].revents().is_empty()),
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(e) => Err(e.into()),
     }
+}
 
-    fn accept_all(&self) {
-        loop {
-            let stream = match self.listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::warn!("the agent cannot accept a connection: {e}");
-                    return;
-                }
-            };
-            if self.shared.active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                self.shared.active.fetch_sub(1, Ordering::SeqCst);
-                tracing::warn!("too many connections to the agent; closing one");
-                continue;
-            }
-            let shared = Arc::clone(&self.shared);
-            let spawned = std::thread::Builder::new()
-                .name("keyhelm-agent-conn".into())
-                .spawn(move || {
-                    serve_connection(stream, &shared);
-                    shared.active.fetch_sub(1, Ordering::SeqCst);
-                });
-            if spawned.is_err() {
-                self.shared.active.fetch_sub(1, Ordering::SeqCst);
+/// A worker: accepts connections and serves each until it closes, until the agent stops.
+fn work(listener: &UnixListener, shared: &Shared) {
+    loop {
+        let accepted = listener.accept();
+        if shared.quit.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, _)) => serve_connection(stream, shared),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::warn!("the agent cannot accept a connection: {e}");
+                std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
@@ -436,6 +489,9 @@ fn serve_connection(mut stream: UnixStream, shared: &Shared) {
         }
     }
     loop {
+        if shared.quit.load(Ordering::SeqCst) {
+            return;
+        }
         let frame = match protocol::read_frame(&mut stream) {
             Ok(Some(frame)) => frame,
             Ok(None) => return,
@@ -516,6 +572,15 @@ fn respond(frame: &[u8], shared: &Shared) -> (Zeroizing<Vec<u8>>, bool) {
 }
 
 fn unwrap(request: &Request, shared: &Shared) -> Zeroizing<Vec<u8>> {
+    if let Some(digest) = &request.identity_digest
+        && *digest != shared.hello.identity_digest
+    {
+        return ResponseOut::error(
+            code::OTHER_IDENTITY,
+            "this agent holds the key of another identity file",
+        )
+        .encode();
+    }
     if request.stanzas.len() > protocol::MAX_STANZAS {
         return ResponseOut::error(
             code::BAD_REQUEST,
@@ -539,6 +604,11 @@ fn unwrap(request: &Request, shared: &Shared) -> Zeroizing<Vec<u8>> {
         )
         .encode();
     };
+    let id = stanzas_id(&stanzas);
+    let mut cache = shared.cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, file_key)) = cache.iter().find(|(k, _)| *k == id) {
+        return file_key_answer(file_key);
+    }
     match identity.unwrap_stanzas(&stanzas) {
         None => ResponseOut {
             file_key: Some(None),
@@ -546,17 +616,46 @@ fn unwrap(request: &Request, shared: &Shared) -> Zeroizing<Vec<u8>> {
         }
         .encode(),
         Some(Ok(file_key)) => {
-            // 16 bytes are 24 characters of base64: no reallocation, nothing left behind.
-            let mut text = Zeroizing::new(String::with_capacity(32));
-            STANDARD.encode_string(file_key.expose_secret(), &mut text);
-            ResponseOut {
-                file_key: Some(Some(text.as_str())),
-                ..ResponseOut::ok()
+            let file_key = Zeroizing::new(*file_key.expose_secret());
+            let answer = file_key_answer(&file_key);
+            if cache.len() == CACHED_KEYS {
+                cache.clear();
             }
-            .encode()
+            cache.push((id, file_key));
+            answer
         }
         Some(Err(e)) => ResponseOut::error(code::DECRYPT, protocol::decrypt_kind(&e)).encode(),
     }
+}
+
+fn file_key_answer(file_key: &[u8; 16]) -> Zeroizing<Vec<u8>> {
+    // 16 bytes are 24 characters of base64: no reallocation, nothing left behind.
+    let mut text = Zeroizing::new(String::with_capacity(32));
+    STANDARD.encode_string(file_key, &mut text);
+    ResponseOut {
+        file_key: Some(Some(text.as_str())),
+        ..ResponseOut::ok()
+    }
+    .encode()
+}
+
+/// sha256 over the stanzas (each field length-prefixed, so no two lists collide).
+fn stanzas_id(stanzas: &[age_core::format::Stanza]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    let mut field = |b: &[u8]| {
+        h.update((b.len() as u64).to_be_bytes());
+        h.update(b);
+    };
+    for s in stanzas {
+        field(s.tag.as_bytes());
+        field(&(s.args.len() as u64).to_be_bytes());
+        for a in &s.args {
+            field(a.as_bytes());
+        }
+        field(&s.body);
+    }
+    h.finalize().into()
 }
 
 #[cfg(test)]
@@ -606,7 +705,6 @@ mod tests {
     #[test]
     fn serves_hello_and_unwraps_file_keys_until_told_to_quit() {
         let r = start(Duration::from_secs(600));
-        use std::os::unix::fs::PermissionsExt as _;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&r.socket), 0o600);
         assert_eq!(mode(r.socket.parent().unwrap()), 0o700);
@@ -615,7 +713,12 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("agent.sock")]);
+        let mut names = names;
+        names.sort();
+        assert_eq!(
+            names,
+            ["agent.json", "agent.sock"].map(std::ffi::OsString::from)
+        );
 
         let mut client = Client::connect(&r.socket).unwrap();
         let hello = client.hello().unwrap();
@@ -631,8 +734,12 @@ mod tests {
         assert!((590..=600).contains(&left), "{left}");
 
         // A whole age file decrypts through the agent.
-        let (identity, _) =
+        let identity =
             crate::agent::client::identity(&r.socket, Path::new("identity.txt"), "d1g3st").unwrap();
+        // The info file next to the socket says what hello says.
+        let info = std::fs::read(info_path(&r.socket)).unwrap();
+        assert_eq!(serde_json::from_slice::<Hello>(&info).unwrap(), r.hello);
+        assert_eq!(mode(&info_path(&r.socket)), 0o600);
         let file = age::encrypt(&r.key.to_public(), b"the vault").unwrap();
         assert_eq!(age::decrypt(&identity, &file).unwrap(), b"the vault");
         let other = age::x25519::Identity::generate().to_public();
@@ -648,8 +755,13 @@ mod tests {
             body: vec![0; 32],
         };
         assert!(matches!(
-            client.unwrap(&[stanza]),
+            client.unwrap(std::slice::from_ref(&stanza), None),
             Ok(Some(Err(age::DecryptError::InvalidHeader)))
+        ));
+        // With another identity's digest, the agent refuses.
+        assert!(matches!(
+            client.unwrap(&[stanza], Some("other")),
+            Err(AgentError::Refused { code, .. }) if code == code::OTHER_IDENTITY
         ));
         // Another identity's digest is noticed.
         let e = crate::agent::client::identity(&r.socket, Path::new("id"), "other").unwrap_err();
@@ -660,6 +772,7 @@ mod tests {
         assert_eq!(ending, Ending::Locked);
         assert!(events.is_empty());
         assert!(!r.socket.exists());
+        assert!(!info_path(&r.socket).exists());
         // The identity handed out earlier now fails as an I/O error naming the agent.
         match age::decrypt(&identity, &file) {
             Err(age::DecryptError::Io(e)) => {
@@ -671,6 +784,27 @@ mod tests {
             Client::connect(&r.socket),
             Err(AgentError::NotRunning { .. })
         ));
+    }
+
+    #[test]
+    fn a_lookup_in_flight_moves_to_the_agent_that_replaced_its_own() {
+        let r = start(Duration::from_secs(600));
+        let identity = crate::agent::client::identity(&r.socket, Path::new("i"), "d1g3st").unwrap();
+        // `keyhelm unlock` again: a new agent with the same key takes the socket over, and the
+        // old one is told to quit.
+        let text = secrecy::SecretString::from(r.key.to_string().expose_secret().to_owned());
+        let same = Identity::from_secret_text(&text, Path::new("i")).unwrap();
+        let old_client = Client::connect(&r.socket);
+        let new = Agent::bind(&r.socket, same, "d1g3st".into(), Duration::from_secs(600)).unwrap();
+        old_client.unwrap().quit().unwrap();
+        assert_eq!(r.thread.join().unwrap().0, Ending::Locked);
+        let thread = std::thread::spawn(move || new.serve(|_| {}));
+        let file = age::encrypt(&r.key.to_public(), b"still readable").unwrap();
+        assert_eq!(age::decrypt(&identity, &file).unwrap(), b"still readable");
+        // Twice: the second unwrap of the same header comes from the agent's cache.
+        assert_eq!(age::decrypt(&identity, &file).unwrap(), b"still readable");
+        Client::connect(&r.socket).unwrap().quit().unwrap();
+        assert_eq!(thread.join().unwrap(), Ending::Locked);
     }
 
     #[test]
@@ -748,7 +882,7 @@ mod tests {
             body: vec![],
         };
         assert!(matches!(
-            old_client.unwrap(&[stanza]),
+            old_client.unwrap(&[stanza], None),
             Err(AgentError::Refused { code, .. }) if code == code::LOCKED
         ));
         let new_thread = std::thread::spawn(move || new.serve(|_| {}));
