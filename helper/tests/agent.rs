@@ -583,7 +583,8 @@ fn the_foreground_agent_serves_until_locked() {
     assert!(status.success());
     assert_eq!(
         read_line(&mut agent.1),
-        "keyhelm agent: stopped, the key is forgotten: it was locked (keyhelm lock)\n"
+        "keyhelm agent: stopped, the key is forgotten: it was told to quit (keyhelm lock, or a \
+         new agent took over)\n"
     );
 }
 

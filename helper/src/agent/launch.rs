@@ -12,7 +12,7 @@
 //! (`setsid`), so closing the terminal does not end it, and makes itself non-dumpable.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -250,9 +250,4 @@ fn receive(ctx: &Ctx, input: &mut impl BufRead) -> Result<(Identity, Header)> {
     let text = SecretString::from(exact);
     let identity = Identity::from_secret_text(&text, &ctx.paths.identity_file())?;
     Ok((identity, header))
-}
-
-/// Whether `path` looks like an agent socket path that fits in `sun_path`.
-pub fn fits_socket(path: &Path) -> bool {
-    path.as_os_str().len() < 108
 }
