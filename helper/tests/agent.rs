@@ -750,3 +750,23 @@ fn unlock_and_lock_explain_what_there_is_to_do() {
     }
     assert!(!help.contains("handoff"));
 }
+
+#[test]
+fn parallel_lookups_through_one_agent_all_get_their_answer() {
+    let s = Sandbox::new();
+    init_protected(&s);
+    let _locks = Locks(&s);
+    unlock(&s, "10m");
+    approve(&s);
+    // More at once than the agent has workers: the rest wait their turn.
+    let answers: Vec<Output> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..24)
+            .map(|_| scope.spawn(|| keyhelm(&s, &["get"], REQUEST)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in answers {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "username=alice\npassword=s3cret-pw\n");
+    }
+}
