@@ -55,7 +55,7 @@ fn dispatch(
                 }),
                 work_factor: args.scrypt_work_factor,
             };
-            crate::cmd::init::run(ctx, options, input, output, err)
+            crate::cmd::init::run(ctx, options, output, err)
         }
         Command::List(args) => crate::cmd::list::run(ctx, args.json, output),
         Command::Setup(SetupCommand::Git { local }) => crate::cmd::setup::git(ctx, local, output),
@@ -73,12 +73,14 @@ fn dispatch(
         Command::Plugin(PluginCommand::Trust { name }) => {
             crate::cmd::plugin::trust(ctx, &name, output)
         }
-        Command::Unlock(args) => commands::unlock(ctx, unlock_options(&args), input, err),
+        // These read secrets from stdin themselves, unbuffered (see passphrase::RawStdin).
+        Command::Unlock(args) => commands::unlock(ctx, unlock_options(&args), err),
         Command::Lock => commands::lock(ctx, err),
         Command::Agent(args) if args.handoff => {
-            crate::agent::launch::serve_handoff(ctx, input, output)
+            let mut stdin = crate::agent::passphrase::RawStdin::open()?;
+            crate::agent::launch::serve_handoff(ctx, &mut stdin, output)
         }
-        Command::Agent(args) => commands::agent(ctx, unlock_options(&args.unlock), input, err),
+        Command::Agent(args) => commands::agent(ctx, unlock_options(&args.unlock), err),
     }
 }
 

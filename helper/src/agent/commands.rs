@@ -1,7 +1,7 @@
 //! `keyhelm unlock`, `keyhelm lock`, `keyhelm agent`, and the agent's state for
 //! `keyhelm doctor`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -51,15 +51,12 @@ fn protected_file(ctx: &Ctx, err: &mut impl Write) -> Result<Option<IdentityFile
     Ok(Some(file))
 }
 
-/// Opens the protected identity with a passphrase from the chosen source.
-fn open(
-    file: &IdentityFile,
-    from: PassphraseFrom,
-    input: &mut impl BufRead,
-) -> Result<(Identity, SecretString)> {
+/// Opens the protected identity with a passphrase from the chosen source (stdin is read
+/// unbuffered, see [`passphrase::RawStdin`]).
+fn open(file: &IdentityFile, from: PassphraseFrom) -> Result<(Identity, SecretString)> {
     match from {
         PassphraseFrom::Stdin => {
-            let pass = passphrase::from_stdin(input)?;
+            let pass = passphrase::from_stdin(&mut passphrase::RawStdin::open()?)?;
             Ok(keyhelm_vault::unlock(
                 &file.bytes,
                 pass,
@@ -84,16 +81,11 @@ fn running(ctx: &Ctx) -> Option<Client> {
 
 /// `keyhelm unlock`: asks for the passphrase and starts a detached agent with the key; replaces
 /// an agent that is already running (a new time to live starts).
-pub fn unlock(
-    ctx: &Ctx,
-    options: UnlockOptions,
-    input: &mut impl BufRead,
-    err: &mut impl Write,
-) -> Result<()> {
+pub fn unlock(ctx: &Ctx, options: UnlockOptions, err: &mut impl Write) -> Result<()> {
     let Some(file) = protected_file(ctx, err)? else {
         return Ok(());
     };
-    let (identity, text) = open(&file, options.passphrase, input)?;
+    let (identity, text) = open(&file, options.passphrase)?;
     let old = running(ctx);
     let started = launch::start_detached(ctx, &text, &file.digest(), options.ttl)?;
     drop(text);
@@ -139,12 +131,7 @@ pub fn lock(ctx: &Ctx, err: &mut impl Write) -> Result<()> {
 
 /// `keyhelm agent`: runs the agent in the foreground until its time is up, `keyhelm lock`, or
 /// Ctrl-C. With the handoff flag, it is the detached agent `keyhelm unlock` started.
-pub fn agent(
-    ctx: &Ctx,
-    options: UnlockOptions,
-    input: &mut impl BufRead,
-    err: &mut impl Write,
-) -> Result<()> {
+pub fn agent(ctx: &Ctx, options: UnlockOptions, err: &mut impl Write) -> Result<()> {
     let Some(file) = protected_file(ctx, err)? else {
         return Err(Failure::new(
             Exit::Identity,
@@ -153,7 +140,7 @@ pub fn agent(
         .hint("protect it with `keyhelm init --passphrase` first"));
     };
     launch::harden();
-    let (identity, text) = open(&file, options.passphrase, input)?;
+    let (identity, text) = open(&file, options.passphrase)?;
     drop(text);
     let old = running(ctx);
     let agent = Agent::bind(&ctx.agent_socket(), identity, file.digest(), options.ttl)?;

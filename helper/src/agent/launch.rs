@@ -167,7 +167,7 @@ pub fn harden() {
 
 /// The child's side: reads the handoff from `input`, binds the socket, reports on `output`,
 /// and serves until the agent ends.
-pub fn serve_handoff(ctx: &Ctx, input: &mut impl BufRead, output: &mut impl Write) -> Result<()> {
+pub fn serve_handoff(ctx: &Ctx, input: &mut impl Read, output: &mut impl Write) -> Result<()> {
     detach();
     let bound = receive(ctx, input).and_then(|(identity, header)| {
         Agent::bind(
@@ -218,13 +218,11 @@ fn send(output: &mut impl Write, reply: &Reply) {
     }
 }
 
-fn receive(ctx: &Ctx, input: &mut impl BufRead) -> Result<(Identity, Header)> {
+fn receive(ctx: &Ctx, input: &mut impl Read) -> Result<(Identity, Header)> {
     let broken = |what: &str| Failure::other(format!("the agent's handoff is broken: {what}"));
-    let mut line = Vec::with_capacity(1024);
-    input
-        .take(64 * 1024)
-        .read_until(b'\n', &mut line)
-        .map_err(|e| broken(&e.to_string()))?;
+    let line = super::passphrase::read_line(input, 64 * 1024)
+        .map_err(|e| broken(&e.to_string()))?
+        .ok_or_else(|| broken("the header is too long"))?;
     let header: Header =
         serde_json::from_slice(&line).map_err(|_| broken("the header is not valid"))?;
     if header.v != 1 {

@@ -1,7 +1,7 @@
 //! Getting passphrases: on the terminal (not echoed, a few tries), or one line from stdin for
 //! scripts (`--passphrase-from-stdin`). Never from argv or the environment.
 
-use std::io::BufRead;
+use std::io::Read;
 use std::path::Path;
 
 use keyhelm_vault::{Identity, MAX_WORK_FACTOR, UnlockError};
@@ -31,21 +31,60 @@ pub fn tty_failure(e: TtyError) -> Failure {
     }
 }
 
-/// Reads a passphrase as the first line of `input` (without its line ending).
-pub fn from_stdin(input: &mut impl BufRead) -> Result<SecretString> {
-    // Sized once: a growing buffer would leave copies of the passphrase behind.
-    let mut line = Zeroizing::new(Vec::with_capacity(MAX_LEN + 2));
-    std::io::Read::take(input, (MAX_LEN + 2) as u64)
-        .read_until(b'\n', &mut line)
-        .map_err(|e| Failure::other(format!("cannot read the passphrase from stdin: {e}")))?;
-    if line.len() > MAX_LEN + 1 || (line.len() == MAX_LEN + 1 && !line.ends_with(b"\n")) {
-        return Err(Failure::usage(format!(
-            "the passphrase on stdin is longer than {MAX_LEN} bytes"
-        )));
+/// The process's stdin, unbuffered. std's `Stdin` reads through a process-wide buffer that
+/// keeps whatever it read (a passphrase, a key handed to the agent) until the process ends;
+/// secrets are read from a duplicate of fd 0 instead, into buffers that are zeroized.
+#[derive(Debug)]
+pub struct RawStdin(std::fs::File);
+
+impl RawStdin {
+    pub fn open() -> Result<RawStdin> {
+        use std::os::fd::AsFd as _;
+        let fd = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Failure::other(format!("cannot read stdin: {e}")))?;
+        Ok(RawStdin(std::fs::File::from(fd)))
     }
-    while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+}
+
+impl Read for RawStdin {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+/// Reads one line of at most `max` bytes, a byte at a time (nothing past the line is consumed,
+/// nothing is buffered elsewhere), into a zeroized buffer; without its line ending. `None` when
+/// the line is longer.
+pub fn read_line(input: &mut impl Read, max: usize) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+    let mut line = Zeroizing::new(Vec::with_capacity(max + 1));
+    let mut byte = Zeroizing::new([0u8; 1]);
+    loop {
+        match input.read(&mut byte[..]) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if line.len() == max => return Ok(None),
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if line.last() == Some(&b'\r') {
         line.pop();
     }
+    Ok(Some(line))
+}
+
+/// Reads a passphrase as the first line of `input` (without its line ending).
+pub fn from_stdin(input: &mut impl Read) -> Result<SecretString> {
+    let line = read_line(input, MAX_LEN)
+        .map_err(|e| Failure::other(format!("cannot read the passphrase from stdin: {e}")))?
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "the passphrase on stdin is longer than {MAX_LEN} bytes"
+            ))
+        })?;
     let text = std::str::from_utf8(&line)
         .map_err(|_| Failure::usage("the passphrase on stdin is not valid UTF-8"))?;
     non_empty(secret(text))

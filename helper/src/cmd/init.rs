@@ -3,7 +3,7 @@
 //! With `--passphrase`, the identity is stored protected by a passphrase (created so, or an
 //! existing plain identity protected in place, keeping its key so the vault still opens).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use keyhelm_vault::Identity;
 use secrecy::SecretString;
@@ -27,7 +27,6 @@ pub struct Options {
 pub fn run(
     ctx: &Ctx,
     options: Options,
-    input: &mut impl BufRead,
     output: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<()> {
@@ -51,7 +50,7 @@ pub fn run(
             (vault, public)
         }
         Some(from) => {
-            let identity = protect(ctx, from, options.work_factor, input, &mut notes)?;
+            let identity = protect(ctx, from, options.work_factor, &mut notes)?;
             let public = identity.public();
             (ctx.vault_with(identity)?, public)
         }
@@ -93,14 +92,11 @@ pub fn run(
     Ok(())
 }
 
-/// The new passphrase: asked twice on the terminal, or one line of stdin.
-fn new_passphrase(
-    from: PassphraseFrom,
-    input: &mut impl BufRead,
-    path: &std::path::Path,
-) -> Result<SecretString> {
+/// The new passphrase: asked twice on the terminal, or one line of stdin (read unbuffered, see
+/// [`passphrase::RawStdin`]).
+fn new_passphrase(from: PassphraseFrom, path: &std::path::Path) -> Result<SecretString> {
     match from {
-        PassphraseFrom::Stdin => passphrase::from_stdin(input),
+        PassphraseFrom::Stdin => passphrase::from_stdin(&mut passphrase::RawStdin::open()?),
         PassphraseFrom::Terminal => {
             let terminal = Terminal::open().map_err(passphrase::tty_failure)?;
             passphrase::ask_new(&terminal, path)
@@ -113,7 +109,6 @@ fn protect(
     ctx: &Ctx,
     from: PassphraseFrom,
     work_factor: u8,
-    input: &mut impl BufRead,
     notes: &mut Vec<String>,
 ) -> Result<Identity> {
     let path = ctx.paths.identity_file();
@@ -134,7 +129,7 @@ fn protect(
             let mut exact = String::with_capacity(text.len());
             exact.push_str(text);
             let text = SecretString::from(exact);
-            let pass = new_passphrase(from, input, &path)?;
+            let pass = new_passphrase(from, &path)?;
             let bytes = keyhelm_vault::protect(&text, pass, work_factor, &path)?;
             crate::fsutil::write_private_atomic(&path, &bytes)?;
             notes.push(format!(
@@ -146,7 +141,7 @@ fn protect(
         None => {
             let identity = Identity::generate();
             let text = identity.secret_text(&path)?;
-            let pass = new_passphrase(from, input, &path)?;
+            let pass = new_passphrase(from, &path)?;
             let bytes = keyhelm_vault::protect(&text, pass, work_factor, &path)?;
             keyhelm_vault::write_new_private(&path, &bytes)?;
             notes.push(format!(
