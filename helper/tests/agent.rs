@@ -770,3 +770,99 @@ fn parallel_lookups_through_one_agent_all_get_their_answer() {
         assert_eq!(text(&out.stdout), "username=alice\npassword=s3cret-pw\n");
     }
 }
+
+#[test]
+fn an_agent_of_another_identity_file_is_noticed() {
+    let s = Sandbox::new();
+    init_protected(&s);
+    let _locks = Locks(&s);
+    let pid = unlock(&s, "10m");
+    // The identity file is replaced while the agent runs (a new protected identity).
+    std::fs::remove_file(identity_file(&s)).unwrap();
+    std::fs::remove_file(s.vault_file()).unwrap();
+    init_protected(&s);
+    let out = keyhelm(&s, &["get"], REQUEST);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "keyhelm: error: the keyhelm agent holds another identity than {}: the file changed \
+             after it was unlocked\nkeyhelm: hint: run `keyhelm lock`, then `keyhelm unlock`\n",
+            identity_file(&s).display()
+        )
+    );
+    let out = keyhelm(&s, &["doctor"], "");
+    assert!(!out.status.success());
+    let report = text(&out.stdout);
+    assert!(
+        report.contains(&format!(
+            "error agent     the agent (pid {pid}) holds another identity than this file: it \
+             changed after `keyhelm unlock`\n"
+        )),
+        "{report}"
+    );
+    assert!(report.contains("hint: run `keyhelm lock`, then `keyhelm unlock`\n"));
+}
+
+#[test]
+fn an_agent_that_cannot_start_is_reported_and_the_lookup_still_answers() {
+    let s = Sandbox::new();
+    init_protected(&s);
+    let _locks = Locks(&s);
+    unlock(&s, "10m");
+    approve(&s);
+    assert!(keyhelm(&s, &["lock"], "").status.success());
+    // The agent's folder is open to others: no agent will use it.
+    let run = s.keyhelm_home().join("run");
+    chmod(&run, 0o755);
+    let out = keyhelm(
+        &s,
+        &["unlock", "--passphrase-from-stdin"],
+        &format!("{PASS}\n"),
+    );
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "keyhelm: error: the agent's folder {0} is accessible by other users (mode 0755)\n\
+             keyhelm: hint: run `chmod 700 {0}`\n",
+            run.display()
+        )
+    );
+    // A lookup on a terminal still answers with the passphrase typed; it says the agent did
+    // not start, so the passphrase will be asked again next time.
+    let mut cmd = s.command("sh");
+    cmd.args([
+        "-c",
+        "printf 'protocol=https\\nhost=git.example.com\\n\\n' | git credential fill",
+    ]);
+    let mut pty = Pty::spawn(&cmd).unwrap();
+    pty.answer(
+        &format!("keyhelm: passphrase for {}: ", identity_file(&s).display()),
+        PASS,
+    )
+    .unwrap();
+    let done = pty.finish().unwrap();
+    assert!(done.status.success(), "{}", done.output);
+    assert!(
+        done.output.contains(&format!(
+            "keyhelm: the agent did not start (the agent's folder {} is accessible by other \
+             users (mode 0755)); the passphrase will be asked again\n",
+            run.display()
+        )),
+        "{}",
+        done.output
+    );
+    assert!(done.output.contains("password=s3cret-pw\n"));
+    assert!(!socket(&s).exists());
+
+    // A plain identity gives a foreground agent nothing to hold.
+    let plain = Sandbox::new();
+    keyhelm(&plain, &["init"], "");
+    let out = keyhelm(&plain, &["agent", "--passphrase-from-stdin"], "x\n");
+    assert_eq!(out.status.code(), Some(5));
+    assert!(text(&out.stderr).ends_with(
+        "keyhelm: error: there is nothing for an agent to hold: the identity is not protected\n\
+         keyhelm: hint: protect it with `keyhelm init --passphrase` first\n"
+    ));
+}
