@@ -5,7 +5,8 @@ use std::io::{BufRead, Write};
 
 use clap::Parser;
 
-use crate::cli::{AccountCommand, Cli, Command, PluginCommand, SetupCommand};
+use crate::agent::commands::{self, PassphraseFrom};
+use crate::cli::{AccountCommand, Cli, Command, PluginCommand, SetupCommand, UnlockArgs};
 use crate::ctx::Ctx;
 use crate::error::{Exit, Result};
 use crate::paths::Env;
@@ -52,7 +53,17 @@ fn dispatch(
         Command::Store => crate::git::run(ctx, "store", input, output),
         Command::Erase => crate::git::run(ctx, "erase", input, output),
         Command::Capability => crate::git::run(ctx, "capability", input, output),
-        Command::Init(_) => crate::cmd::init::run(ctx, output, err),
+        Command::Init(args) => {
+            let options = crate::cmd::init::Options {
+                passphrase: args.passphrase.then_some(if args.passphrase_from_stdin {
+                    PassphraseFrom::Stdin
+                } else {
+                    PassphraseFrom::Terminal
+                }),
+                work_factor: args.scrypt_work_factor,
+            };
+            crate::cmd::init::run(ctx, options, output, err)
+        }
         Command::List(args) => crate::cmd::list::run(ctx, args.json, output),
         Command::Setup(SetupCommand::Git { local }) => crate::cmd::setup::git(ctx, local, output),
         Command::Setup(SetupCommand::Cargo { registry, index }) => {
@@ -83,6 +94,25 @@ fn dispatch(
         Command::Plugin(PluginCommand::Trust { name }) => {
             crate::cmd::plugin::trust(ctx, &name, output)
         }
+        // These read secrets from stdin themselves, unbuffered (see passphrase::RawStdin).
+        Command::Unlock(args) => commands::unlock(ctx, unlock_options(&args), err),
+        Command::Lock => commands::lock(ctx, err),
+        Command::Agent(args) if args.handoff => {
+            let mut stdin = crate::agent::passphrase::RawStdin::open()?;
+            crate::agent::launch::serve_handoff(ctx, &mut stdin, output)
+        }
+        Command::Agent(args) => commands::agent(ctx, unlock_options(&args.unlock), err),
+    }
+}
+
+fn unlock_options(args: &UnlockArgs) -> commands::UnlockOptions {
+    commands::UnlockOptions {
+        ttl: args.ttl,
+        passphrase: if args.passphrase_from_stdin {
+            PassphraseFrom::Stdin
+        } else {
+            PassphraseFrom::Terminal
+        },
     }
 }
 

@@ -1,5 +1,7 @@
 //! The command line, as clap types. Nothing outside this module and `app` sees clap.
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
 
 /// keyhelm answers credential lookups for git, docker, cargo, kubectl and scripts from one
@@ -58,6 +60,14 @@ pub enum Command {
     Plugin(PluginCommand),
     /// kubectl exec credential plugin: print an ExecCredential with an account's token
     Kube(KubeArgs),
+    /// Unlock a passphrase-protected identity: ask for the passphrase once, and let an agent
+    /// hold the key for a while so that lookups need no passphrase
+    #[command(next_help_heading = "passphrase-protected identity")]
+    Unlock(UnlockArgs),
+    /// Make the agent forget the identity's key and stop
+    Lock,
+    /// Run the agent in the foreground (`keyhelm unlock` starts one in the background)
+    Agent(AgentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,7 +146,46 @@ pub enum PluginCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {}
+pub struct InitArgs {
+    /// Protect the identity with a passphrase (an existing plain identity is protected in
+    /// place; lookups then need `keyhelm unlock`)
+    #[arg(long)]
+    pub passphrase: bool,
+    /// Read the new passphrase as one line from stdin instead of asking twice on the terminal
+    #[arg(long, requires = "passphrase")]
+    pub passphrase_from_stdin: bool,
+    /// The scrypt work factor (log2 of N) protecting the passphrase: 18 takes about a second
+    /// and 256 MiB to unlock; each step doubles both
+    #[arg(
+        long,
+        value_name = "LOG_N",
+        requires = "passphrase",
+        default_value_t = keyhelm_vault::DEFAULT_WORK_FACTOR,
+        value_parser = clap::value_parser!(u8).range(
+            i64::from(keyhelm_vault::MIN_WORK_FACTOR)..=i64::from(keyhelm_vault::MAX_WORK_FACTOR)
+        ),
+    )]
+    pub scrypt_work_factor: u8,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// How long the agent keeps the key, counted from now (90s, 15m, 8h, 1d, 1h30m)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::agent::parse_ttl)]
+    pub ttl: Duration,
+    /// Read the passphrase as one line from stdin instead of asking on the terminal
+    #[arg(long)]
+    pub passphrase_from_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub unlock: UnlockArgs,
+    /// Internal: started by `keyhelm unlock`, which hands over the key on stdin
+    #[arg(long, hide = true, conflicts_with = "passphrase_from_stdin")]
+    pub handoff: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct ListArgs {

@@ -129,6 +129,17 @@ impl From<keyhelm_vault::Error> for Failure {
                 "check the file (it must hold one AGE-SECRET-KEY-1... line or an OpenSSH \
                  ed25519 private key), or restore it from your backup",
             ),
+            // The keyhelm agent stopped while the vault was being opened.
+            E::Io { source, .. }
+                if source
+                    .get_ref()
+                    .is_some_and(|e| e.is::<crate::agent::client::AgentError>()) =>
+            {
+                Failure::new(Exit::Identity, message).hint(
+                    "the keyhelm agent stopped (locked, or its time ran out): run `keyhelm \
+                     unlock`, then try again",
+                )
+            }
             E::InvalidRecipient(_) => Failure::new(Exit::Usage, message).hint(
                 "a recipient is an age public key (age1...) or an ssh-ed25519 public key line",
             ),
@@ -157,6 +168,38 @@ mod tests {
             String::from_utf8(buf).unwrap(),
             "keyhelm: error: the vault is damaged\nkeyhelm: hint: restore a backup\n"
         );
+    }
+
+    /// The agent stopping while the vault is opened is an identity problem (exit 5), not a
+    /// damaged vault.
+    #[test]
+    fn an_agent_that_went_away_is_not_vault_damage() {
+        let agent = crate::agent::client::AgentError::Io(std::io::Error::other("reset"));
+        let err = keyhelm_vault::Error::Io {
+            op: "cannot unwrap the file key of",
+            path: "/v/vault.age".into(),
+            source: std::io::Error::other(agent),
+        };
+        let f = Failure::from(err);
+        assert_eq!(f.exit, Exit::Identity);
+        assert_eq!(
+            f.message,
+            "cannot unwrap the file key of /v/vault.age: the connection to the keyhelm agent \
+             broke: reset"
+        );
+        assert_eq!(
+            f.hint.as_deref(),
+            Some(
+                "the keyhelm agent stopped (locked, or its time ran out): run `keyhelm unlock`, \
+                 then try again"
+            )
+        );
+        let other = keyhelm_vault::Error::Io {
+            op: "cannot read",
+            path: "/v/vault.age".into(),
+            source: std::io::Error::other("disk"),
+        };
+        assert_eq!(Failure::from(other).exit, Exit::Failure);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the plugin host. `main.rs` only calls [`main`]; tests and benches call [`app::run`] with
 //! their own stdin, stdout and environment.
 
+pub mod agent;
 pub mod app;
 pub mod cargo;
 pub mod cli;

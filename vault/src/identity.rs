@@ -1,7 +1,14 @@
 //! This device's identity (the secret key that opens the vault) and recipient parsing.
+//!
+//! An identity file is either plain (age `AGE-SECRET-KEY-1...` lines, or an OpenSSH key) or
+//! protected by a passphrase: the plain text encrypted with age's scrypt recipient, ASCII
+//! armored, exactly what `age -p -a` writes around a key file. [`protect`] writes one,
+//! [`unlock`] opens one; both take an explicit scrypt work factor (never age's calibrated
+//! default). Opening one costs seconds by design, so a running keyhelm agent holds the
+//! unlocked key and the vault is opened through [`Identity::external`].
 
 use std::io::{Read as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -26,6 +33,11 @@ pub struct Identity {
 enum Keys {
     X25519(Vec<age::x25519::Identity>),
     Ssh(Box<age::ssh::Identity>),
+    /// The key lives in another process (the keyhelm agent); this only forwards stanzas.
+    External {
+        key: Box<dyn age::Identity + Send + Sync>,
+        publics: Vec<String>,
+    },
 }
 
 impl std::fmt::Debug for Identity {
@@ -83,15 +95,10 @@ impl Identity {
             {
                 Self::parse_ssh(text, path)
             }
-            Some(line)
-                if line.starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
-                    || line.starts_with("age-encryption.org/") =>
-            {
-                Err(identity_error(
-                    path,
-                    "it is encrypted with a passphrase, which keyhelm does not support yet",
-                ))
-            }
+            Some(line) if is_encrypted_line(line) => Err(identity_error(
+                path,
+                "it is encrypted with a passphrase: unlock it first (keyhelm unlock)",
+            )),
             _ => Self::parse_age(text, path),
         }
     }
@@ -171,14 +178,21 @@ impl Identity {
     /// error), with `# created:` and `# public key:` comment lines like age-keygen. Missing
     /// folders are created with mode 0700.
     pub fn write_new(&self, path: &Path) -> Result<()> {
+        let text = self.secret_text(path)?;
+        write_new_private(path, text.expose_secret().as_bytes())
+    }
+
+    /// The text of an identity file holding this identity, as [`Identity::write_new`] writes
+    /// it. Only age identities have one; `origin` names the identity in errors.
+    pub fn secret_text(&self, origin: &Path) -> Result<SecretString> {
         let Keys::X25519(keys) = &self.keys else {
             return Err(identity_error(
-                path,
+                origin,
                 "only age identities can be written; an SSH key stays in its own file",
             ));
         };
         // Room for every line up front: a reallocation would leave a copy of a key behind.
-        let mut text = Zeroizing::new(String::with_capacity(256 * keys.len()));
+        let mut text = String::with_capacity(256 * keys.len());
         let created = Utc::from_unix_ms(now_ms()).rfc3339_seconds();
         for key in keys {
             text.push_str("# created: ");
@@ -189,17 +203,32 @@ impl Identity {
             text.push_str(key.to_string().expose_secret());
             text.push('\n');
         }
-        let dir = fsutil::parent_dir(path);
-        fsutil::create_private_dir_all(dir)?;
-        let mut file = fsutil::private_file_options()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| Error::io("cannot create", path, e))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io("cannot write", path, e))?;
-        fsutil::sync_dir(dir)
+        Ok(exact_secret(Zeroizing::new(text)))
+    }
+
+    /// An identity whose key is held elsewhere, typically by the keyhelm agent: `key` is asked
+    /// to unwrap the vault's file key, and `publics` are its public recipients (in the form
+    /// [`normalize_recipient`] gives). `origin` names the identity in errors.
+    ///
+    /// When `key` cannot reach its holder it should return `age::DecryptError::Io`: opening
+    /// the vault then fails with [`Error::Io`] carrying that error (not with a "damaged vault"
+    /// error), so the caller can tell the user to unlock again.
+    pub fn external(
+        origin: &Path,
+        publics: Vec<String>,
+        key: Box<dyn age::Identity + Send + Sync>,
+    ) -> Result<Identity> {
+        let publics = publics
+            .iter()
+            .map(|p| normalize_recipient(p))
+            .collect::<Result<Vec<_>>>()?;
+        let Some(first) = publics.first() else {
+            return Err(identity_error(origin, "it holds no key"));
+        };
+        Ok(Identity {
+            public: first.clone(),
+            keys: Keys::External { key, publics },
+        })
     }
 
     /// The public recipient string (`age1...` or `ssh-ed25519 ...`).
@@ -213,6 +242,7 @@ impl Identity {
         match &self.keys {
             Keys::X25519(keys) => keys.iter().map(|k| k.to_public().to_string()).collect(),
             Keys::Ssh(_) => vec![self.public.clone()],
+            Keys::External { publics, .. } => publics.clone(),
         }
     }
 
@@ -221,8 +251,203 @@ impl Identity {
         match &self.keys {
             Keys::X25519(keys) => keys.iter().map(|k| k as &dyn age::Identity).collect(),
             Keys::Ssh(key) => vec![key.as_ref() as &dyn age::Identity],
+            Keys::External { key, .. } => vec![key.as_ref() as &dyn age::Identity],
         }
     }
+}
+
+/// The identity unwraps file keys itself: the keyhelm agent serves lookups with it.
+impl age::Identity for Identity {
+    fn unwrap_stanza(
+        &self,
+        stanza: &age_core::format::Stanza,
+    ) -> Option<std::result::Result<age_core::format::FileKey, age::DecryptError>> {
+        self.unwrap_stanzas(std::slice::from_ref(stanza))
+    }
+
+    fn unwrap_stanzas(
+        &self,
+        stanzas: &[age_core::format::Stanza],
+    ) -> Option<std::result::Result<age_core::format::FileKey, age::DecryptError>> {
+        self.for_decryption()
+            .into_iter()
+            .find_map(|key| key.unwrap_stanzas(stanzas))
+    }
+}
+
+/// Whether the first meaningful line of an identity file says it is age-encrypted.
+fn is_encrypted_line(line: &str) -> bool {
+    line.starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
+        || line.starts_with("age-encryption.org/")
+}
+
+/// Whether identity file bytes are passphrase-protected (an age file, armored or binary) rather
+/// than plain key lines. Looks only at the first non-blank line.
+pub fn is_protected(bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"age-encryption.org/") {
+        return true;
+    }
+    let Some(line) = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| l.trim_ascii())
+        .find(|l| !l.is_empty())
+    else {
+        return false;
+    };
+    std::str::from_utf8(line).is_ok_and(is_encrypted_line)
+}
+
+/// The scrypt work factor (log2 of N) [`protect`] uses unless told otherwise: about one second
+/// and 256 MiB on a 2026 laptop (age's research notes: 1.1 s measured).
+pub const DEFAULT_WORK_FACTOR: u8 = 18;
+/// The smallest work factor [`protect`] accepts (2^10: milliseconds; for tests and very slow
+/// devices, with a correspondingly weak protection).
+pub const MIN_WORK_FACTOR: u8 = 10;
+/// The largest work factor [`protect`] writes and [`unlock`] accepts: 2^20 needs 1 GiB and
+/// several seconds; more would let a crafted file exhaust memory and time.
+pub const MAX_WORK_FACTOR: u8 = 20;
+
+/// Why a protected identity file could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnlockError {
+    /// The passphrase does not open the file.
+    #[error("wrong passphrase for the identity file {}", path.display())]
+    WrongPassphrase { path: PathBuf },
+    /// The file asks for more scrypt work than keyhelm accepts.
+    #[error(
+        "the identity file {} needs scrypt work factor {required}, more than the {max} keyhelm \
+         accepts",
+        path.display()
+    )]
+    ExcessiveWork {
+        path: PathBuf,
+        required: u8,
+        max: u8,
+    },
+    /// Anything else: the file is damaged, or its content is not an identity.
+    #[error(transparent)]
+    Identity(#[from] Error),
+}
+
+/// Encrypts the text of an identity file with `passphrase` (age scrypt recipient, work factor
+/// `work_factor`, ASCII armor): the bytes of a protected identity file. The text must hold an
+/// identity. `origin` names it in errors.
+pub fn protect(
+    text: &SecretString,
+    passphrase: SecretString,
+    work_factor: u8,
+    origin: &Path,
+) -> Result<Vec<u8>> {
+    Identity::from_secret_text(text, origin)?;
+    if !(MIN_WORK_FACTOR..=MAX_WORK_FACTOR).contains(&work_factor) {
+        return Err(identity_error(
+            origin,
+            format!(
+                "the scrypt work factor must be between {MIN_WORK_FACTOR} and \
+                 {MAX_WORK_FACTOR}, not {work_factor}"
+            ),
+        ));
+    }
+    let mut recipient = age::scrypt::Recipient::new(passphrase);
+    recipient.set_work_factor(work_factor);
+    let encrypt_error = |e: &dyn std::fmt::Display| Error::Encrypt {
+        reason: e.to_string(),
+    };
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as _))
+        .map_err(|e| encrypt_error(&e))?;
+    let mut out = Vec::with_capacity(text.expose_secret().len() * 2 + 512);
+    let armored = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
+        .map_err(|e| encrypt_error(&e))?;
+    let mut writer = encryptor
+        .wrap_output(armored)
+        .map_err(|e| encrypt_error(&e))?;
+    writer
+        .write_all(text.expose_secret().as_bytes())
+        .and_then(|()| writer.finish())
+        .and_then(|armored| armored.finish())
+        .map_err(|e| encrypt_error(&e))?;
+    Ok(out)
+}
+
+/// Opens a protected identity file's bytes with `passphrase`, accepting a scrypt work factor up
+/// to `max_work_factor`: the identity and the plain text of the file (for handing to an agent).
+/// `origin` names the file in errors.
+pub fn unlock(
+    bytes: &[u8],
+    passphrase: SecretString,
+    max_work_factor: u8,
+    origin: &Path,
+) -> std::result::Result<(Identity, SecretString), UnlockError> {
+    let damaged = |reason: &str| UnlockError::Identity(identity_error(origin, reason));
+    let reader = age::armor::ArmoredReader::new(bytes);
+    let decryptor = age::Decryptor::new(reader)
+        .map_err(|_| damaged("it is not a valid passphrase-protected age file"))?;
+    if !decryptor.is_scrypt() {
+        return Err(damaged(
+            "it is an age file encrypted to keys, not to a passphrase",
+        ));
+    }
+    let mut scrypt = age::scrypt::Identity::new(passphrase);
+    scrypt.set_max_work_factor(max_work_factor);
+    let mut reader = decryptor
+        .decrypt(std::iter::once(&scrypt as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::DecryptionFailed | age::DecryptError::KeyDecryptionFailed => {
+                UnlockError::WrongPassphrase {
+                    path: origin.to_path_buf(),
+                }
+            }
+            age::DecryptError::ExcessiveWork { required, .. } => UnlockError::ExcessiveWork {
+                path: origin.to_path_buf(),
+                required,
+                max: max_work_factor,
+            },
+            _ => damaged("its age header is damaged"),
+        })?;
+    // The plain text is shorter than the file: a buffer of the file's size never reallocates.
+    let mut plain = Zeroizing::new(vec![0u8; bytes.len()]);
+    let mut filled = 0;
+    loop {
+        if filled == plain.len() {
+            return Err(damaged("its content is larger than the file"));
+        }
+        match reader.read(&mut plain[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(damaged("its encrypted content is truncated or damaged")),
+        }
+    }
+    let text = std::str::from_utf8(&plain[..filled])
+        .map_err(|_| damaged("its content is not text (not valid UTF-8)"))?;
+    let text = exact_secret(Zeroizing::new(text.to_owned()));
+    let identity = Identity::from_secret_text(&text, origin)?;
+    Ok((identity, text))
+}
+
+/// A `SecretString` from a zeroized string without leaving a copy behind: the string is first
+/// copied into an allocation of exactly its length (turning a `String` with spare capacity into
+/// a `Box<str>` would reallocate and leave the old buffer unzeroized).
+fn exact_secret(text: Zeroizing<String>) -> SecretString {
+    let mut exact = String::with_capacity(text.len());
+    exact.push_str(&text);
+    SecretString::from(exact)
+}
+
+/// Creates `path` exclusively with mode 0600 (folders 0700) and writes `bytes` durably.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = fsutil::parent_dir(path);
+    fsutil::create_private_dir_all(dir)?;
+    let mut file = fsutil::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io("cannot create", path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io("cannot write", path, e))?;
+    fsutil::sync_dir(dir)
 }
 
 fn identity_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -411,7 +636,7 @@ mod tests {
         );
         assert_eq!(
             reason(Identity::from_file(&armored).unwrap_err()),
-            "it is encrypted with a passphrase, which keyhelm does not support yet"
+            "it is encrypted with a passphrase: unlock it first (keyhelm unlock)"
         );
         let big = dir.path().join("big");
         std::fs::write(&big, vec![b'#'; (MAX_IDENTITY_FILE + 1) as usize]).unwrap();
@@ -515,5 +740,224 @@ mod tests {
             format!("invalid recipient '{}...'", "x".repeat(120))
         );
         assert!(normalize_recipient("ssh-ed25519 AAAAnotbase64!!").is_err());
+    }
+
+    fn pw(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    /// The scrypt stanza's arguments (salt, work factor) of a protected file.
+    fn scrypt_args(bytes: &[u8]) -> Vec<String> {
+        let mut armored = age::armor::ArmoredReader::new(bytes);
+        let mut binary = Vec::new();
+        armored.read_to_end(&mut binary).unwrap();
+        let header = String::from_utf8_lossy(&binary);
+        let line = header
+            .lines()
+            .find(|l| l.starts_with("-> scrypt "))
+            .expect("a scrypt stanza");
+        line.split(' ').skip(2).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn protected_identity_round_trip_with_an_explicit_work_factor() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = dir.path().join("identity.txt");
+        let id = Identity::generate();
+        let text = id.secret_text(&origin).unwrap();
+        let bytes = protect(&text, pw("correct horse"), MIN_WORK_FACTOR, &origin).unwrap();
+        let armored = std::str::from_utf8(&bytes).unwrap();
+        assert!(
+            armored.starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n"),
+            "{armored}"
+        );
+        assert!(
+            armored
+                .trim_end()
+                .ends_with("-----END AGE ENCRYPTED FILE-----")
+        );
+        assert!(!armored.contains("AGE-SECRET-KEY"));
+        assert!(is_protected(&bytes));
+        assert!(!is_protected(text.expose_secret().as_bytes()));
+        assert!(is_protected(b"\n  age-encryption.org/v1\n"));
+        assert!(!is_protected(b""));
+        // The work factor is the one asked for, not age's calibrated default.
+        let args = scrypt_args(&bytes);
+        assert_eq!(args.len(), 2, "{args:?}");
+        assert_eq!(args[1], MIN_WORK_FACTOR.to_string());
+        let (back, plain) = unlock(&bytes, pw("correct horse"), MAX_WORK_FACTOR, &origin).unwrap();
+        assert_eq!(back.public(), id.public());
+        assert_eq!(plain.expose_secret(), text.expose_secret());
+        // A plain parse of the file says what to do.
+        std::fs::write(&origin, &bytes).unwrap();
+        assert_eq!(
+            reason(Identity::from_file(&origin).unwrap_err()),
+            "it is encrypted with a passphrase: unlock it first (keyhelm unlock)"
+        );
+    }
+
+    #[test]
+    fn unlock_errors_are_typed_and_never_show_the_passphrase() {
+        let origin = Path::new("/k/identity.txt");
+        let text = Identity::generate().secret_text(origin).unwrap();
+        let bytes = protect(&text, pw("right-one"), 11, origin).unwrap();
+
+        let err = unlock(&bytes, pw("wrong-one"), MAX_WORK_FACTOR, origin).unwrap_err();
+        assert!(
+            matches!(err, UnlockError::WrongPassphrase { .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "wrong passphrase for the identity file /k/identity.txt"
+        );
+        assert!(!format!("{err:?}").contains("wrong-one"));
+
+        let err = unlock(&bytes, pw("right-one"), 10, origin).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the identity file /k/identity.txt needs scrypt work factor 11, more than the 10 \
+             keyhelm accepts"
+        );
+
+        let mut damaged = bytes.clone();
+        let at = damaged.len() / 2;
+        damaged[at] = if damaged[at] == b'A' { b'B' } else { b'A' };
+        let err = unlock(&damaged, pw("right-one"), MAX_WORK_FACTOR, origin).unwrap_err();
+        assert!(matches!(err, UnlockError::Identity(_)), "{err:?}");
+
+        // An age file encrypted to a key is not a protected identity.
+        let key = age::x25519::Identity::generate();
+        let to_key = age::encrypt(&key.to_public(), b"AGE-SECRET-KEY-1").unwrap();
+        let err = unlock(&to_key, pw("x"), MAX_WORK_FACTOR, origin).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the identity file /k/identity.txt is not usable: it is an age file encrypted to \
+             keys, not to a passphrase"
+        );
+
+        // Content that is not an identity is refused with its line, never shown.
+        let junk = protect(&text, pw("p"), 10, origin).unwrap();
+        let (_, plain) = unlock(&junk, pw("p"), 10, origin).unwrap();
+        assert!(plain.expose_secret().contains("AGE-SECRET-KEY-1"));
+        let not_identity = {
+            let mut r = age::scrypt::Recipient::new(pw("p"));
+            r.set_work_factor(10);
+            age::encrypt(&r, b"password=hunter2\n").unwrap()
+        };
+        let err = unlock(&not_identity, pw("p"), 10, origin).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the identity file /k/identity.txt is not usable: line 1 is not an age identity \
+             (expected AGE-SECRET-KEY-1...)"
+        );
+        assert!(!format!("{err:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn protect_refuses_bad_work_factors_and_non_identities() {
+        let origin = Path::new("/k/identity.txt");
+        let text = Identity::generate().secret_text(origin).unwrap();
+        for wf in [0, MIN_WORK_FACTOR - 1, MAX_WORK_FACTOR + 1, 63] {
+            let err = protect(&text, pw("p"), wf, origin).unwrap_err();
+            assert_eq!(
+                reason(err),
+                format!("the scrypt work factor must be between 10 and 20, not {wf}")
+            );
+        }
+        assert!(protect(&pw("not a key"), pw("p"), 10, origin).is_err());
+        assert_eq!(DEFAULT_WORK_FACTOR, 18);
+    }
+
+    /// Forwards to a key, as the agent's client does over its socket; or fails like a client
+    /// whose agent went away.
+    struct Forward(Option<age::x25519::Identity>);
+
+    impl age::Identity for Forward {
+        fn unwrap_stanza(
+            &self,
+            stanza: &age_core::format::Stanza,
+        ) -> Option<std::result::Result<age_core::format::FileKey, age::DecryptError>> {
+            match &self.0 {
+                Some(key) => key.unwrap_stanza(stanza),
+                None => Some(Err(age::DecryptError::Io(std::io::Error::other(
+                    "the agent went away",
+                )))),
+            }
+        }
+    }
+
+    #[test]
+    fn an_external_identity_opens_the_vault_and_its_failures_are_not_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = age::x25519::Identity::generate();
+        let public = key.to_public().to_string();
+        let location = crate::Location {
+            file: dir.path().join("vault.age"),
+            state_dir: dir.path().join("state"),
+        };
+        let device = crate::DeviceId([7; 16]);
+        let origin = dir.path().join("identity.txt");
+        let external = Identity::external(
+            &origin,
+            vec![format!(" {public} ")],
+            Box::new(Forward(Some(key.clone()))),
+        )
+        .unwrap();
+        assert_eq!(external.public(), public);
+        assert_eq!(external.publics(), vec![public.clone()]);
+        assert!(format!("{external:?}").contains(&public));
+        let vault = crate::Vault::new(location.clone(), external, device);
+        vault.create().unwrap();
+        vault.read().unwrap();
+
+        let gone = Identity::external(&origin, vec![public.clone()], Box::new(Forward(None)));
+        let vault = crate::Vault::new(location.clone(), gone.unwrap(), device);
+        let err = vault.read().unwrap_err();
+        assert!(
+            matches!(&err, Error::Io { source, .. } if source.to_string() == "the agent went away"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot unwrap the file key of {}: the agent went away",
+                location.file.display()
+            )
+        );
+
+        let err = Identity::external(&origin, vec![], Box::new(Forward(None))).unwrap_err();
+        assert_eq!(reason(err), "it holds no key");
+        let err = Identity::external(&origin, vec!["nope".into()], Box::new(Forward(None)));
+        assert_eq!(err.unwrap_err().to_string(), "invalid recipient 'nope'");
+    }
+
+    #[test]
+    fn an_identity_unwraps_file_keys_itself() {
+        use age::Identity as _;
+        let key = age::x25519::Identity::generate();
+        let other = age::x25519::Identity::generate();
+        let text = SecretString::from(format!(
+            "{}\n{}\n",
+            other.to_string().expose_secret(),
+            key.to_string().expose_secret()
+        ));
+        let id = Identity::from_secret_text(&text, Path::new("k")).unwrap();
+        let file = age::encrypt(&key.to_public(), b"payload").unwrap();
+        // Through the trait: what the agent does with the stanzas a client sends.
+        assert_eq!(age::decrypt(&id, &file).unwrap(), b"payload");
+        let stranger =
+            age::encrypt(&age::x25519::Identity::generate().to_public(), b"payload").unwrap();
+        assert!(matches!(
+            age::decrypt(&id, &stranger),
+            Err(age::DecryptError::NoMatchingKeys)
+        ));
+        let stanza = age_core::format::Stanza {
+            tag: "X25519".into(),
+            args: vec![],
+            body: vec![],
+        };
+        // A malformed X25519 stanza is an error, not "not mine".
+        assert!(matches!(id.unwrap_stanza(&stanza), Some(Err(_))));
     }
 }

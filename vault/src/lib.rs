@@ -66,7 +66,10 @@ mod store;
 pub use clock::{DeviceId, Hlc, ParseDeviceIdError};
 pub use entry::{Account, CachedToken, Credential, CredentialKey};
 pub use error::{Error, Result};
-pub use identity::{Identity, normalize_recipient};
+pub use identity::{
+    DEFAULT_WORK_FACTOR, Identity, MAX_WORK_FACTOR, MIN_WORK_FACTOR, UnlockError, is_protected,
+    normalize_recipient, protect, unlock, write_new_private,
+};
 pub use merge::merge;
 pub use snapshot::Snapshot;
 pub use store::{BACKUPS_KEPT, Location, Vault};

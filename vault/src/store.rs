@@ -214,6 +214,8 @@ impl Vault {
                 age::DecryptError::InvalidMac => {
                     corrupt("its age header has been tampered with or is damaged")
                 }
+                // Only an identity held elsewhere (the keyhelm agent) reports I/O here.
+                age::DecryptError::Io(e) => Error::io("cannot unwrap the file key of", path, e),
                 _ => corrupt("its file key cannot be decrypted"),
             })?;
         // The plaintext is shorter than the ciphertext: a buffer of the file's size never

@@ -1,7 +1,10 @@
 //! `keyhelm doctor`: what is set up, what is wrong, and what to do about it.
 
 use std::io::Write;
+use std::path::Path;
 
+use crate::agent::commands::{AgentState, Status};
+use crate::agent::format_expiry;
 use crate::ctx::Ctx;
 use crate::error::{Failure, Result};
 
@@ -76,31 +79,40 @@ fn files(ctx: &Ctx, checks: &mut Vec<Check>) {
         checks.push(Check::new(Level::Error, "config", e.message).hint(e.hint.unwrap_or_default()));
         return;
     }
-    let identity = match ctx.identity() {
-        Ok(Some(identity)) => identity,
-        Ok(None) => {
-            checks.push(
-                Check::new(Level::Warn, "identity", "this device has no identity yet")
-                    .hint("run `keyhelm init` (the first `keyhelm store` also creates one)"),
-            );
+    // The doctor never asks for a passphrase: a locked identity is reported, not unlocked.
+    ctx.set_prompting(false);
+    if let Ok(Status::Protected { path, agent }) = crate::agent::commands::status(ctx) {
+        if !protected(ctx, &path, agent, checks) {
             return;
         }
-        Err(e) => {
-            checks.push(
-                Check::new(Level::Error, "identity", e.message).hint(e.hint.unwrap_or_default()),
-            );
-            return;
-        }
-    };
-    checks.push(Check::new(
-        Level::Ok,
-        "identity",
-        format!(
-            "{} ({})",
-            ctx.paths.identity_file().display(),
-            identity.public()
-        ),
-    ));
+    } else {
+        let identity = match ctx.identity() {
+            Ok(Some(identity)) => identity,
+            Ok(None) => {
+                checks.push(
+                    Check::new(Level::Warn, "identity", "this device has no identity yet")
+                        .hint("run `keyhelm init` (the first `keyhelm store` also creates one)"),
+                );
+                return;
+            }
+            Err(e) => {
+                checks.push(
+                    Check::new(Level::Error, "identity", e.message)
+                        .hint(e.hint.unwrap_or_default()),
+                );
+                return;
+            }
+        };
+        checks.push(Check::new(
+            Level::Ok,
+            "identity",
+            format!(
+                "{} ({})",
+                ctx.paths.identity_file().display(),
+                identity.public()
+            ),
+        ));
+    }
     let vault = match ctx.vault() {
         Ok(Some(vault)) => vault,
         Ok(None) => return,
@@ -152,6 +164,81 @@ fn files(ctx: &Ctx, checks: &mut Vec<Check>) {
             );
         }
     }
+}
+
+/// The checks of a passphrase-protected identity and its agent; whether the vault can be
+/// opened (an agent holds the key).
+fn protected(ctx: &Ctx, path: &Path, agent: AgentState, checks: &mut Vec<Check>) -> bool {
+    let socket = ctx.agent_socket();
+    let (line, agent_check, unlocked) = match agent {
+        AgentState::Unlocked(hello) => (
+            format!(
+                "{} ({}), protected by a passphrase",
+                path.display(),
+                hello.publics.join(", ")
+            ),
+            Check::new(
+                Level::Ok,
+                "agent",
+                format!(
+                    "unlocked until {}; agent pid {} at {}",
+                    format_expiry(hello.expires_at),
+                    hello.pid,
+                    socket.display()
+                ),
+            ),
+            true,
+        ),
+        AgentState::Locked => (
+            format!("{}, protected by a passphrase", path.display()),
+            Check::new(
+                Level::Warn,
+                "agent",
+                "locked: no agent holds the key; lookups ask for the passphrase on a terminal, \
+                 and fail without one",
+            )
+            .hint("run `keyhelm unlock`"),
+            false,
+        ),
+        AgentState::Stale(socket) => (
+            format!("{}, protected by a passphrase", path.display()),
+            Check::new(
+                Level::Warn,
+                "agent",
+                format!(
+                    "locked: the socket {} is left from an agent that is gone",
+                    socket.display()
+                ),
+            )
+            .hint("run `keyhelm unlock` (it replaces the socket), or `keyhelm lock` to remove it"),
+            false,
+        ),
+        AgentState::OtherIdentity(hello) => (
+            format!("{}, protected by a passphrase", path.display()),
+            Check::new(
+                Level::Error,
+                "agent",
+                format!(
+                    "the agent (pid {}) holds another identity than this file: it changed after \
+                     `keyhelm unlock`",
+                    hello.pid
+                ),
+            )
+            .hint("run `keyhelm lock`, then `keyhelm unlock`"),
+            false,
+        ),
+        AgentState::Broken(e) => {
+            let f: Failure = e.into();
+            (
+                format!("{}, protected by a passphrase", path.display()),
+                Check::new(Level::Error, "agent", f.message).hint(f.hint.unwrap_or_default()),
+                false,
+            )
+        }
+    };
+    checks.push(Check::new(Level::Ok, "identity", line));
+    checks.push(agent_check);
+    unlocked
 }
 
 fn git(ctx: &Ctx, checks: &mut Vec<Check>) {
