@@ -206,6 +206,35 @@ impl Terminal {
     }
 }
 
+/// Reads a secret line from the terminal with echo off. Echo goes off *before* the prompt is
+/// written, so an answer typed the instant the prompt appears is never shown, and input typed
+/// ahead is kept (the change applies now, without flushing). The terminal's settings are put
+/// back however the read ends.
+fn read_without_echo(
+    reader: &mut BufReader<File>,
+    writer: &mut File,
+    prompt: &str,
+) -> Result<SecretString, TtyError> {
+    use rustix::termios::{LocalModes, OptionalActions, Termios, tcgetattr, tcsetattr};
+    struct Restore(File, Termios);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // Nothing better to do if the terminal went away meanwhile.
+            let _ = tcsetattr(&self.0, OptionalActions::Now, &self.1);
+        }
+    }
+    let saved = tcgetattr(reader.get_ref()).map_err(io::Error::from)?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    let _restore = Restore(reader.get_ref().try_clone()?, saved);
+    tcsetattr(reader.get_ref(), OptionalActions::Now, &quiet).map_err(io::Error::from)?;
+    writer.write_all(prompt.as_bytes())?;
+    writer.flush()?;
+    let line = read_line(reader)?;
+    Ok(SecretString::from(line.as_str().to_owned()))
+}
+
 /// Reads one line, without its line ending, into a zeroized buffer.
 fn read_line(reader: &mut dyn BufRead) -> Result<Zeroizing<String>, TtyError> {
     let mut line = Zeroizing::new(String::with_capacity(256));
@@ -235,25 +264,17 @@ impl Prompter for Terminal {
     }
 
     fn secret(&self, message: &str) -> Result<SecretString, TtyError> {
-        self.with_io(|r, w, is_tty| {
-            let prompt = format!("{}: ", sanitize(message));
-            if is_tty {
-                // rpassword opens the terminal itself, turns echo off for the read and
-                // restores it afterwards (also on error); it zeroizes its own buffers.
-                let config = rpassword::ConfigBuilder::new()
-                    .input_file_path(TTY_IN)
-                    .output_file_path(TTY_OUT)
-                    .password_feedback_hide()
-                    .build();
-                let s = rpassword::prompt_password_with_config(prompt, config)?;
-                Ok(SecretString::from(s))
-            } else {
-                w.write_all(prompt.as_bytes())?;
-                w.flush()?;
-                let line = read_line(r)?;
+        let prompt = format!("{}: ", sanitize(message));
+        let mut io = self.io.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *io {
+            Io::Tty { reader, writer } => read_without_echo(reader, writer, &prompt),
+            Io::Streams { reader, writer } => {
+                writer.write_all(prompt.as_bytes())?;
+                writer.flush()?;
+                let line = read_line(reader)?;
                 Ok(SecretString::from(line.as_str().to_owned()))
             }
-        })
+        }
     }
 
     fn confirm(&self, message: &str, default: bool) -> Result<bool, TtyError> {

@@ -146,9 +146,13 @@ fn init_passphrase_on_a_terminal_then_unlock_lookups_and_lock() {
         .unwrap();
     let done = pty.finish().unwrap();
     assert!(done.status.success(), "{}", done.output);
-    // Whether the typed passphrase shows is not checked: rpassword (tty.rs) prints the prompt
-    // before it turns echo off, so an answer typed the instant the prompt appears may be echoed
-    // by the terminal. A person types later; see the report.
+    // Echo is off before the prompt is written, so even an answer typed the instant the
+    // prompt appears is not shown.
+    assert!(
+        !done.output.contains(PASS),
+        "the passphrase was echoed: {}",
+        done.output
+    );
     assert!(
         done.output.contains(&format!(
             "keyhelm: created this device's identity in {id}, protected by a passphrase\n"
