@@ -189,16 +189,28 @@ impl Ctx {
         if let Some(identity) = self.identity()? {
             return Ok((self.vault_with(identity)?, false));
         }
-        let identity = self.create_identity()?;
-        Ok((self.vault_with(identity)?, true))
+        match self.create_identity()? {
+            Some(identity) => Ok((self.vault_with(identity)?, true)),
+            // Another keyhelm created it first (git runs several at once): use theirs.
+            None => {
+                let identity = self.identity()?.ok_or_else(|| {
+                    Failure::other("the identity another keyhelm created has disappeared")
+                })?;
+                Ok((self.vault_with(identity)?, false))
+            }
+        }
     }
 
-    /// Generates and writes a new identity (0600, in a 0700 folder).
-    pub fn create_identity(&self) -> Result<Identity> {
+    /// Generates and writes a new identity (0600, in a 0700 folder). `None` when another
+    /// process created one first.
+    pub fn create_identity(&self) -> Result<Option<Identity>> {
         create_private_dir(&self.paths.config_dir)?;
         let identity = Identity::generate();
-        identity.write_new(&self.paths.identity_file())?;
-        Ok(identity)
+        match identity.write_new(&self.paths.identity_file()) {
+            Ok(()) => Ok(Some(identity)),
+            Err(keyhelm_vault::Error::AlreadyExists { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The vault handle for an identity the caller already has.

@@ -103,3 +103,33 @@ fn a_writer_killed_at_any_point_leaves_the_old_or_the_new_vault() {
     let vault_dir = s.vault_file().parent().unwrap().to_owned();
     assert!(vault_dir.join("vault.age").exists());
 }
+
+#[test]
+fn the_first_stores_of_a_new_device_at_once_create_one_identity() {
+    // git may run several helpers at once on a device that was never set up: they race to
+    // create the identity, and none may fail or end up with a key of its own.
+    for _ in 0..5 {
+        let s = Sandbox::new();
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                let mut child = s
+                    .command(keyhelm_bin())
+                    .arg("store")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let input = format!("protocol=https\nhost=new{i}.tld\nusername=u\npassword=p{i}\n");
+                std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+                drop(child.stdin.take());
+                child
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+        assert_eq!(count(&s), 8);
+    }
+}

@@ -439,15 +439,26 @@ fn exact_secret(text: Zeroizing<String>) -> SecretString {
 pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = fsutil::parent_dir(path);
     fsutil::create_private_dir_all(dir)?;
-    let mut file = fsutil::private_file_options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| Error::io("cannot create", path, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
+    // Written in full to a private temporary file, then linked into place only if nothing is
+    // there: a reader never sees half a key, and two processes creating it at once (the first
+    // `store`s of a new device) cannot both win.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".identity.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io("cannot write", path, e))?;
-    fsutil::sync_dir(dir)
+    match tmp.persist_noclobber(path) {
+        Ok(_) => fsutil::sync_dir(dir),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::AlreadyExists {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => Err(Error::io("cannot create", path, e.error)),
+    }
 }
 
 fn identity_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -552,7 +563,7 @@ mod tests {
         // Never overwrites.
         let err = Identity::generate().write_new(&path).unwrap_err();
         assert!(
-            matches!(&err, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
+            matches!(&err, Error::AlreadyExists { .. }),
             "{err:?}"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
