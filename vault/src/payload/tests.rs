@@ -167,7 +167,12 @@ fn the_encoding_is_compact_and_puts_format_first() {
     let s = full();
     let bytes = encode(&s.payload, 0);
     let t = text(&bytes);
-    assert!(t.starts_with(r#"{"format":1,"vault_id":""#), "{t}");
+    assert!(t.starts_with(r#"{"format":1,"index":""#), "{t}");
+    // The index (hex) comes next, then the header fields.
+    let rest = &t[r#"{"format":1,"index":""#.len()..];
+    let index_len = rest.find('"').unwrap();
+    assert!(rest[..index_len].bytes().all(|c| c.is_ascii_hexdigit()));
+    assert!(rest[index_len..].starts_with(r#"","vault_id":""#), "{t}");
     assert!(!t.contains('\n') && !t.contains(": "), "{t}");
     // JSON documents in plugin state are embedded, not escaped.
     assert!(
