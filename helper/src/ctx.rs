@@ -88,7 +88,8 @@ impl Ctx {
         Ok(identity)
     }
 
-    fn vault_with(&self, identity: Identity) -> Result<Vault> {
+    /// The vault handle for an identity already loaded.
+    pub fn vault_with(&self, identity: Identity) -> Result<Vault> {
         let device = DeviceId::load_or_create(&self.paths.state_dir)?;
         Ok(Vault::new(self.location()?, identity, device))
     }
