@@ -3,6 +3,7 @@
 use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
@@ -20,7 +21,9 @@ const MAX_IDENTITY_FILE: u64 = 1 << 20;
 /// (ed25519, or RSA of at least 2048 bits). `Debug` shows only the public key.
 pub struct Identity {
     keys: Keys,
-    public: String,
+    /// The public key's text, computed when first asked for: a lookup never needs it, and
+    /// deriving an X25519 public key costs a scalar multiplication.
+    public: OnceLock<String>,
 }
 
 enum Keys {
@@ -40,10 +43,9 @@ impl Identity {
     /// Generates a new X25519 identity.
     pub fn generate() -> Identity {
         let key = age::x25519::Identity::generate();
-        let public = key.to_public().to_string();
         Identity {
             keys: Keys::X25519(vec![key]),
-            public,
+            public: OnceLock::new(),
         }
     }
 
@@ -121,13 +123,12 @@ impl Identity {
             })?;
             keys.push(key);
         }
-        let Some(first) = keys.first() else {
+        if keys.is_empty() {
             return Err(identity_error(path, "it contains no identity"));
-        };
-        let public = first.to_public().to_string();
+        }
         Ok(Identity {
             keys: Keys::X25519(keys),
-            public,
+            public: OnceLock::new(),
         })
     }
 
@@ -163,7 +164,7 @@ impl Identity {
             .to_string();
         Ok(Identity {
             keys: Keys::Ssh(Box::new(key)),
-            public,
+            public: OnceLock::from(public),
         })
     }
 
@@ -204,7 +205,16 @@ impl Identity {
 
     /// The public recipient string (`age1...` or `ssh-ed25519 ...`).
     pub fn public(&self) -> String {
-        self.public.clone()
+        self.public
+            .get_or_init(|| match &self.keys {
+                // Never empty: `parse_age` and `generate` make at least one key.
+                Keys::X25519(keys) => keys[0].to_public().to_string(),
+                // Set when the key was read.
+                Keys::Ssh(key) => age::ssh::Recipient::try_from(key.as_ref().clone())
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
+            })
+            .clone()
     }
 
     /// Every public recipient string of this identity (an age identity file may hold several
@@ -212,7 +222,7 @@ impl Identity {
     pub fn publics(&self) -> Vec<String> {
         match &self.keys {
             Keys::X25519(keys) => keys.iter().map(|k| k.to_public().to_string()).collect(),
-            Keys::Ssh(_) => vec![self.public.clone()],
+            Keys::Ssh(_) => vec![self.public()],
         }
     }
 

@@ -179,6 +179,14 @@ impl Lookup {
             .collect())
     }
 
+    /// Every cached token, by account name.
+    pub fn tokens(&mut self) -> Result<Vec<CachedToken>> {
+        if let Some(found) = self.indexed(Indexed::tokens)? {
+            return Ok(found.into_iter().map(|l| l.body).collect());
+        }
+        Ok(self.full().tokens.iter().map(|l| l.body.clone()).collect())
+    }
+
     /// The cached token of an account.
     pub fn token(&mut self, account: &str) -> Result<Option<CachedToken>> {
         if let Some(found) = self.indexed(Indexed::tokens)? {

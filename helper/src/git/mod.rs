@@ -230,28 +230,65 @@ fn store(ctx: &Ctx, req: &Request) -> Result<()> {
     let Some(credential) = credential_to_store(req) else {
         return Ok(());
     };
-    let (vault, _) = ctx.vault_or_init()?;
     // git calls `store` after every successful authentication: a credential that is already
     // stored as is must not rewrite the vault (no new stamp, no backup, no sync churn).
     // A token an account issued is cached with its account, not stored as a credential.
+    let secrets = || {
+        [&credential.password, &credential.credential]
+            .into_iter()
+            .flatten()
+    };
     let stored_as_is = |s: &Snapshot| {
         s.credentials().any(|c| unchanged(c, &credential))
-            || [&credential.password, &credential.credential]
-                .into_iter()
-                .flatten()
-                .any(|secret| is_account_token(s, secret))
+            || secrets().any(|secret| is_account_token(s, secret))
     };
-    match vault.read() {
-        Ok(snapshot) if stored_as_is(&snapshot) => return Ok(()),
-        Ok(_) | Err(keyhelm_vault::Error::Missing { .. }) => {}
-        Err(e) => return Err(e.into()),
+    // The usual case, checked by a lookup: it reads this host's credentials and the cached
+    // tokens, not the whole vault.
+    let identity = ctx.identity()?;
+    if let Some(identity) = &identity {
+        match Lookup::open(&ctx.location()?, identity) {
+            Ok(mut lookup) => {
+                let (protocol, host) = (&credential.key.protocol, &credential.key.host);
+                let same = lookup
+                    .credentials(protocol, host)?
+                    .iter()
+                    .any(|(c, _)| unchanged(c, &credential));
+                if same || is_account_token_in(&mut lookup, secrets())? {
+                    return Ok(());
+                }
+            }
+            Err(keyhelm_vault::Error::Missing { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
+    let vault = match identity {
+        Some(identity) => ctx.vault_with(identity)?,
+        None => ctx.vault_or_init()?.0,
+    };
     vault.update(|s| {
         if !stored_as_is(s) {
             s.put_credential(credential.clone());
         }
         Ok::<_, Failure>(())
     })
+}
+
+/// [`is_account_token`], through a lookup.
+fn is_account_token_in<'a>(
+    lookup: &mut Lookup,
+    mut secrets: impl Iterator<Item = &'a secrecy::SecretString>,
+) -> Result<bool> {
+    let accounts = lookup.accounts()?;
+    let tokens: Vec<_> = lookup
+        .tokens()?
+        .into_iter()
+        .filter(|t| accounts.iter().any(|a| a.name == t.account))
+        .collect();
+    Ok(secrets.any(|secret| {
+        tokens
+            .iter()
+            .any(|t| t.secret.expose_secret() == secret.expose_secret())
+    }))
 }
 
 /// Whether an `erase` request removes `c`.

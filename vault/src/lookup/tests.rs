@@ -184,6 +184,7 @@ struct Answers {
     credentials: Vec<(Host, Vec<Vec<u8>>)>,
     accounts: Vec<Vec<u8>>,
     tokens: Vec<(String, Option<Vec<u8>>)>,
+    all_tokens: Vec<Vec<u8>>,
 }
 
 fn questions() -> (Vec<Host>, Vec<String>) {
@@ -236,6 +237,11 @@ fn full_answers(payload: &Payload) -> Answers {
                 (n, found)
             })
             .collect(),
+        all_tokens: payload
+            .tokens
+            .iter()
+            .map(|l| unstamped(l.body.clone()))
+            .collect(),
     }
 }
 
@@ -270,10 +276,15 @@ fn index_answers(bytes: &[u8]) -> Option<Answers> {
             (n, found)
         })
         .collect();
+    let all_tokens = tokens_found
+        .into_iter()
+        .map(|l| unstamped(l.body))
+        .collect();
     Some(Answers {
         credentials,
         accounts,
         tokens,
+        all_tokens,
     })
 }
 
@@ -292,10 +303,12 @@ fn lookup_answers(lookup: &mut Lookup) -> Result<Answers> {
         let found = lookup.token(&n)?.map(unstamped);
         tokens.push((n, found));
     }
+    let all_tokens = lookup.tokens()?.into_iter().map(unstamped).collect();
     Ok(Answers {
         credentials,
         accounts,
         tokens,
+        all_tokens,
     })
 }
 
@@ -312,7 +325,8 @@ fn is_within(part: &Answers, whole: &Answers) -> bool {
         .iter()
         .zip(&whole.tokens)
         .all(|((n1, a), (n2, b))| n1 == n2 && (a.is_none() || a == b));
-    creds && accounts && tokens
+    let all_tokens = part.all_tokens.iter().all(|t| whole.all_tokens.contains(t));
+    creds && accounts && tokens && all_tokens
 }
 
 proptest! {
