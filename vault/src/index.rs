@@ -201,7 +201,7 @@ pub(crate) fn find(records: &[u8], hash: u64) -> Option<Vec<Span>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]

@@ -11,6 +11,10 @@
 //! previous file, rename, and fsync the folder. A vault that cannot be decrypted or parsed is
 //! never overwritten.
 //!
+//! Reading the whole vault ([`Vault::read`]) decrypts and parses every entry; a lookup
+//! ([`Lookup`], what `keyhelm get` uses) decrypts and parses only the entries it needs, found
+//! through an index at the start of the payload.
+//!
 //! The payload format is documented in `docs/vault-format.md`.
 //!
 //! This crate knows nothing about git, docker or the command line. It is used by the `keyhelm`
