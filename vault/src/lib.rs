@@ -89,6 +89,7 @@ mod tests {
         fn check<T: Send + Sync>() {}
         check::<crate::Vault>();
         check::<crate::Snapshot>();
+        check::<crate::Lookup>();
         check::<crate::Identity>();
         check::<crate::Error>();
     }
