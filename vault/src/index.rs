@@ -161,7 +161,45 @@ pub(crate) fn parse_header(text: &[u8]) -> Option<Header> {
     })
 }
 
-fn parse_record(text: &[u8]) -> Option<Record> {
+/// The spans of every record with this hash (normally one; more only if two hosts share a
+/// hash), among `count` records sorted by hash, where `record(i)` reads the `i`-th. `None` if
+/// a record is not valid hex, or they are not sorted where the binary search looked.
+pub(crate) fn find_with<E>(
+    count: usize,
+    hash: u64,
+    mut record: impl FnMut(usize) -> Result<Option<Record>, E>,
+) -> Result<Option<Vec<Span>>, E> {
+    // The first record whose hash is not less than `hash`.
+    let (mut lo, mut hi) = (0, count);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let Some(r) = record(mid)? else {
+            return Ok(None);
+        };
+        if r.hash < hash {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let mut spans = Vec::new();
+    for i in lo..count {
+        let Some(r) = record(i)? else {
+            return Ok(None);
+        };
+        if r.hash != hash {
+            break;
+        }
+        spans.push(r.span);
+    }
+    Ok(Some(spans))
+}
+
+/// Parses one record ([`RECORD_HEX`] characters).
+pub(crate) fn parse_record(text: &[u8]) -> Option<Record> {
+    if text.len() != RECORD_HEX {
+        return None;
+    }
     Some(Record {
         hash: get_hex(&text[..16])?,
         span: Span {
@@ -171,33 +209,15 @@ fn parse_record(text: &[u8]) -> Option<Record> {
     })
 }
 
-/// The spans of every record with this hash (normally one; more only if two hosts share a
-/// hash). `None` if the records are not valid hex or not sorted where the search looked.
+/// [`find_with`] over the records' text in memory.
+#[cfg(test)]
 pub(crate) fn find(records: &[u8], hash: u64) -> Option<Vec<Span>> {
     if !records.len().is_multiple_of(RECORD_HEX) {
         return None;
     }
     let count = records.len() / RECORD_HEX;
-    let at = |i: usize| parse_record(&records[i * RECORD_HEX..(i + 1) * RECORD_HEX]);
-    // The first record whose hash is not less than `hash`.
-    let (mut lo, mut hi) = (0, count);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if at(mid)?.hash < hash {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    let mut spans = Vec::new();
-    for i in lo..count {
-        let record = at(i)?;
-        if record.hash != hash {
-            break;
-        }
-        spans.push(record.span);
-    }
-    Some(spans)
+    let at = |i: usize| Ok::<_, ()>(parse_record(&records[i * RECORD_HEX..(i + 1) * RECORD_HEX]));
+    find_with(count, hash, at).ok()?
 }
 
 #[cfg(test)]

@@ -97,11 +97,10 @@ impl Lookup {
         let mut plain = store::decrypt(input, identity, path)?;
         let file_len = usize::try_from(file_len).unwrap_or(usize::MAX);
         let state = match read_index(&mut plain, plain_len) {
-            Ok(Some((header, records))) => State::Indexed(Box::new(Indexed {
+            Ok(Some(header)) => State::Indexed(Box::new(Indexed {
                 plain,
-                pos: index_end(&header),
+                pos: (index::PREFIX.len() + index::HEADER_HEX) as u64,
                 header,
-                records,
             })),
             Ok(None) => State::Full(Box::new(read_whole(&mut plain, file_len, path)?)),
             Err(e) => return Err(store::plaintext_error(path, e)),
@@ -218,7 +217,8 @@ fn plaintext_len(ct_len: u64) -> Option<u64> {
 
 /// The position just after the index's closing quote.
 fn index_end(header: &Header) -> u64 {
-    (index::PREFIX.len() + index::text_len(header.records as usize) + 1) as u64
+    let records = u64::from(header.records) * index::RECORD_HEX as u64;
+    (index::PREFIX.len() + index::HEADER_HEX + 1) as u64 + records
 }
 
 /// Reads as much of `buf` as the plaintext has; returns how much that was.
@@ -235,12 +235,10 @@ fn read_up_to(plain: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// Reads the index from the start of the plaintext. `None` if there is none, or if it does
-/// not fit a payload of `plain_len` bytes (or that length is unknown).
-fn read_index(
-    plain: &mut impl Read,
-    plain_len: Option<u64>,
-) -> std::io::Result<Option<(Header, Vec<u8>)>> {
+/// Reads the index's header from the start of the plaintext. `None` if there is none, or if it
+/// does not fit a payload of `plain_len` bytes (or that length is unknown). The records are
+/// read one by one as a search needs them.
+fn read_index(plain: &mut impl Read, plain_len: Option<u64>) -> std::io::Result<Option<Header>> {
     let mut head = [0u8; index::PREFIX.len() + index::HEADER_HEX];
     let n = read_up_to(plain, &mut head)?;
     if n < head.len() || !head.starts_with(index::PREFIX) {
@@ -252,18 +250,11 @@ fn read_index(
     if plain_len != Some(u64::from(header.payload_len)) {
         return Ok(None);
     }
-    let records = usize::try_from(header.records)
-        .ok()
-        .and_then(|n| n.checked_mul(index::RECORD_HEX));
-    let Some(records) = records.filter(|&r| r as u64 + 1 < u64::from(header.payload_len)) else {
-        return Ok(None);
-    };
-    // The records and the closing quote.
-    let mut text = vec![0u8; records + 1];
-    if read_up_to(plain, &mut text)? < text.len() || text.pop() != Some(b'"') {
+    // The records and the closing quote fit in the payload.
+    if index_end(&header) >= u64::from(header.payload_len) {
         return Ok(None);
     }
-    Ok(Some((header, text)))
+    Ok(Some(header))
 }
 
 /// Reads and decodes the whole payload (ids trusted, as [`Vault::read`](crate::Vault::read)
@@ -282,8 +273,6 @@ struct Indexed<P> {
     /// The plaintext position of `plain`.
     pos: u64,
     header: Header,
-    /// The records' hex text.
-    records: Vec<u8>,
 }
 
 impl<P: Read + Seek> Indexed<P> {
@@ -305,6 +294,16 @@ impl<P: Read + Seek> Indexed<P> {
         self.plain.seek(SeekFrom::Start(target))?;
         self.pos = target;
         Ok(())
+    }
+
+    /// The `i`-th record of the index; `None` if it is not valid hex.
+    fn record(&mut self, i: usize) -> std::io::Result<Option<index::Record>> {
+        let at = (index::PREFIX.len() + index::HEADER_HEX + i * index::RECORD_HEX) as u64;
+        self.seek(at)?;
+        let mut text = [0u8; index::RECORD_HEX];
+        self.plain.read_exact(&mut text)?;
+        self.pos += text.len() as u64;
+        Ok(index::parse_record(&text))
     }
 
     /// The entries of `span`, decoded with their ids checked; `None` if the span does not lie
@@ -336,7 +335,8 @@ impl<P: Read + Seek> Indexed<P> {
         host: &str,
     ) -> std::io::Result<Option<Vec<Live<Credential>>>> {
         let hash = index::host_hash(protocol, host);
-        let Some(spans) = index::find(&self.records, hash) else {
+        let count = self.header.records as usize;
+        let Some(spans) = index::find_with(count, hash, |i| self.record(i))? else {
             return Ok(None);
         };
         let mut found = Vec::new();
