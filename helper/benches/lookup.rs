@@ -6,10 +6,12 @@
 //! Run: `cargo bench -p keyhelm --bench lookup` (release build). Options after `--`:
 //! `--sizes 1,100`, `--runs 200`.
 //!
-//! keyhelm's time includes reading the identity, decrypting the age file and parsing the
-//! whole vault. The lookup asks for the oldest credential, which sits on the last line of
-//! credential-store's file (it writes the newest first and scans from the top): the worst
-//! case for credential-store, and no different from any other for keyhelm.
+//! keyhelm's time includes reading the identity and opening the age file (its header: one
+//! X25519 key agreement), then decrypting and parsing what the lookup needs: the payload's
+//! first 64 KiB chunk (the index), and the chunk(s) holding that host's credentials. The
+//! lookup asks for the oldest credential, which sits on the last line of credential-store's
+//! file (it writes the newest first and scans from the top): the worst case for
+//! credential-store, and no different from any other for keyhelm.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 

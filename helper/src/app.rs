@@ -27,17 +27,34 @@ pub fn run(
     {
         return crate::cargo::main(args, env, input, output, err);
     }
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => return clap_error(args, &env, &e, output, err),
+    let command = match git_operation(args) {
+        Some(command) => command,
+        None => match Cli::try_parse_from(args) {
+            Ok(cli) => cli.command,
+            Err(e) => return clap_error(args, &env, &e, output, err),
+        },
     };
-    let result = Ctx::new(env).and_then(|ctx| dispatch(&ctx, cli.command, input, output, err));
+    let result = Ctx::new(env).and_then(|ctx| dispatch(&ctx, command, input, output, err));
     match result {
         Ok(()) => Exit::Ok.code(),
         Err(failure) => {
             failure.report(err);
             failure.exit.code()
         }
+    }
+}
+
+/// `keyhelm get|store|erase|capability`, exactly as git runs it: known without building the
+/// command-line parser, which costs more than the rest of start-up (every git operation starts
+/// keyhelm). Anything else (an option, a second argument) goes through clap.
+fn git_operation(args: &[OsString]) -> Option<Command> {
+    let [_, op] = args else { return None };
+    match op.to_str()? {
+        "get" => Some(Command::Get),
+        "store" => Some(Command::Store),
+        "erase" => Some(Command::Erase),
+        "capability" => Some(Command::Capability),
+        _ => None,
     }
 }
 
@@ -197,4 +214,53 @@ pub fn init_logging(env: &Env) {
         .with_writer(std::io::stderr)
         .without_time()
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unwinder is linked statically (helper/build.rs): a panic still unwinds, runs
+    /// destructors and is caught.
+    #[test]
+    fn panics_unwind() {
+        struct Flag<'a>(&'a std::cell::Cell<bool>);
+        impl Drop for Flag<'_> {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let dropped = std::cell::Cell::new(false);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _flag = Flag(&dropped);
+            std::panic::resume_unwind(Box::new("unwinding"));
+        }));
+        assert!(caught.is_err() && dropped.get());
+    }
+
+    /// The shortcut gives exactly what clap gives, and only for a bare git operation.
+    #[test]
+    fn git_operations_skip_clap_with_the_same_result() {
+        let args = |words: &[&str]| -> Vec<OsString> {
+            std::iter::once("keyhelm")
+                .chain(words.iter().copied())
+                .map(OsString::from)
+                .collect()
+        };
+        for op in ["get", "store", "erase", "capability"] {
+            let fast = git_operation(&args(&[op])).unwrap();
+            let clap = Cli::try_parse_from(args(&[op])).unwrap().command;
+            assert_eq!(format!("{fast:?}"), format!("{clap:?}"));
+        }
+        for other in [
+            &["get", "--help"][..],
+            &["--help"],
+            &["get", "x"],
+            &["list"],
+            &["Get"],
+            &[],
+        ] {
+            assert!(git_operation(&args(other)).is_none(), "{other:?}");
+        }
+    }
 }

@@ -69,8 +69,18 @@ pub fn account_for<'a>(
     host: &str,
     path: Option<&str>,
 ) -> Option<&'a Account> {
-    snapshot
-        .accounts()
+    best_account(snapshot.accounts(), protocol, host, path)
+}
+
+/// Among `accounts`, the one whose URL patterns serve a request, the most specific first.
+pub fn best_account<'a>(
+    accounts: impl IntoIterator<Item = &'a Account>,
+    protocol: &str,
+    host: &str,
+    path: Option<&str>,
+) -> Option<&'a Account> {
+    accounts
+        .into_iter()
         .filter_map(|a| {
             let best = patterns(a)
                 .filter(|p| p.matches(protocol, host, path))

@@ -373,3 +373,22 @@ fn the_vault_holds_no_secret_in_plain_text() {
     }
     assert_eq!(support::mode(&s.vault_file()), 0o600);
 }
+
+/// git stores after every successful authentication: storing what is already there leaves
+/// the vault file as it is (no new stamp, no backup); a changed password is written.
+#[test]
+fn storing_an_unchanged_credential_writes_nothing() {
+    let s = Sandbox::new();
+    let stored = b"protocol=https\nhost=same.tld\nusername=u\npassword=p\n";
+    for _ in 0..2 {
+        assert!(s.keyhelm(&["store"], stored).status.success());
+    }
+    let before = std::fs::read(s.vault_file()).unwrap();
+    assert!(s.keyhelm(&["store"], stored).status.success());
+    assert_eq!(std::fs::read(s.vault_file()).unwrap(), before);
+    let changed = b"protocol=https\nhost=same.tld\nusername=u\npassword=q\n";
+    assert!(s.keyhelm(&["store"], changed).status.success());
+    assert_ne!(std::fs::read(s.vault_file()).unwrap(), before);
+    let out = s.keyhelm(&["get"], b"protocol=https\nhost=same.tld\n");
+    assert_eq!(text(&out.stdout), "username=u\npassword=q\n");
+}

@@ -1,4 +1,5 @@
-//! What `keyhelm get` pays on every git call (open + decrypt + parse + find one key), and what
+//! What a full read costs (open + decrypt + parse + find one key), what `keyhelm get` pays on
+//! every git call (a lookup: decrypt the index and the chunks it points to), and what
 //! a `store` pays (`update`: lock, read, decrypt, parse, encode, encrypt, fsync, backup,
 //! rename, fsync the folder).
 //!
@@ -9,7 +10,7 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use keyhelm_vault::{Credential, CredentialKey, DeviceId, Identity, Location, Vault};
+use keyhelm_vault::{Credential, CredentialKey, DeviceId, Identity, Location, Lookup, Vault};
 
 fn key(i: usize) -> CredentialKey {
     CredentialKey {
@@ -84,6 +85,16 @@ fn read(c: &mut Criterion) {
                 })
             },
         );
+        // What `keyhelm get` does: open for a lookup (header, index), then read the one
+        // host's credentials (the identity is loaded outside the loop, as above).
+        let identity = Identity::from_file(&f.identity_file).unwrap();
+        group.bench_with_input(BenchmarkId::new("lookup_open_find", n), &n, |b, _| {
+            b.iter(|| {
+                let mut lookup = Lookup::open(f.vault.location(), &identity).unwrap();
+                let found = lookup.credentials("https", &wanted.host).unwrap();
+                black_box(found.len())
+            })
+        });
         // The same, finding the entry by scanning every credential (git's matching rules,
         // where the request lacks a username or path, need a scan).
         group.bench_with_input(

@@ -10,6 +10,7 @@
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
@@ -27,7 +28,9 @@ const MAX_IDENTITY_FILE: u64 = 1 << 20;
 /// (ed25519, or RSA of at least 2048 bits). `Debug` shows only the public key.
 pub struct Identity {
     keys: Keys,
-    public: String,
+    /// The public key's text, computed when first asked for: a lookup never needs it, and
+    /// deriving an X25519 public key costs a scalar multiplication.
+    public: OnceLock<String>,
 }
 
 enum Keys {
@@ -52,10 +55,9 @@ impl Identity {
     /// Generates a new X25519 identity.
     pub fn generate() -> Identity {
         let key = age::x25519::Identity::generate();
-        let public = key.to_public().to_string();
         Identity {
             keys: Keys::X25519(vec![key]),
-            public,
+            public: OnceLock::new(),
         }
     }
 
@@ -128,13 +130,12 @@ impl Identity {
             })?;
             keys.push(key);
         }
-        let Some(first) = keys.first() else {
+        if keys.is_empty() {
             return Err(identity_error(path, "it contains no identity"));
-        };
-        let public = first.to_public().to_string();
+        }
         Ok(Identity {
             keys: Keys::X25519(keys),
-            public,
+            public: OnceLock::new(),
         })
     }
 
@@ -170,7 +171,7 @@ impl Identity {
             .to_string();
         Ok(Identity {
             keys: Keys::Ssh(Box::new(key)),
-            public,
+            public: OnceLock::from(public),
         })
     }
 
@@ -226,14 +227,25 @@ impl Identity {
             return Err(identity_error(origin, "it holds no key"));
         };
         Ok(Identity {
-            public: first.clone(),
+            public: OnceLock::from(first.clone()),
             keys: Keys::External { key, publics },
         })
     }
 
     /// The public recipient string (`age1...` or `ssh-ed25519 ...`).
     pub fn public(&self) -> String {
-        self.public.clone()
+        self.public
+            .get_or_init(|| match &self.keys {
+                // Never empty: `parse_age` and `generate` make at least one key.
+                Keys::X25519(keys) => keys[0].to_public().to_string(),
+                // Set when the key was read.
+                Keys::Ssh(key) => age::ssh::Recipient::try_from(key.as_ref().clone())
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
+                // Set when the identity was made.
+                Keys::External { publics, .. } => publics[0].clone(),
+            })
+            .clone()
     }
 
     /// Every public recipient string of this identity (an age identity file may hold several
@@ -241,7 +253,7 @@ impl Identity {
     pub fn publics(&self) -> Vec<String> {
         match &self.keys {
             Keys::X25519(keys) => keys.iter().map(|k| k.to_public().to_string()).collect(),
-            Keys::Ssh(_) => vec![self.public.clone()],
+            Keys::Ssh(_) => vec![self.public()],
             Keys::External { publics, .. } => publics.clone(),
         }
     }
@@ -562,10 +574,7 @@ mod tests {
         }
         // Never overwrites.
         let err = Identity::generate().write_new(&path).unwrap_err();
-        assert!(
-            matches!(&err, Error::AlreadyExists { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(&err, Error::AlreadyExists { .. }), "{err:?}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 

@@ -11,6 +11,10 @@
 //! previous file, rename, and fsync the folder. A vault that cannot be decrypted or parsed is
 //! never overwritten.
 //!
+//! Reading the whole vault ([`Vault::read`]) decrypts and parses every entry; a lookup
+//! ([`Lookup`], what `keyhelm get` uses) decrypts and parses only the entries it needs, found
+//! through an index at the start of the payload.
+//!
 //! The payload format is documented in `docs/vault-format.md`.
 //!
 //! This crate knows nothing about git, docker or the command line. It is used by the `keyhelm`
@@ -58,6 +62,8 @@ mod entry;
 mod error;
 mod fsutil;
 mod identity;
+mod index;
+mod lookup;
 mod merge;
 mod payload;
 mod snapshot;
@@ -70,6 +76,7 @@ pub use identity::{
     DEFAULT_WORK_FACTOR, Identity, MAX_WORK_FACTOR, MIN_WORK_FACTOR, UnlockError, is_protected,
     normalize_recipient, protect, unlock, write_new_private,
 };
+pub use lookup::Lookup;
 pub use merge::merge;
 pub use snapshot::Snapshot;
 pub use store::{BACKUPS_KEPT, Location, Vault};
@@ -85,6 +92,7 @@ mod tests {
         fn check<T: Send + Sync>() {}
         check::<crate::Vault>();
         check::<crate::Snapshot>();
+        check::<crate::Lookup>();
         check::<crate::Identity>();
         check::<crate::Error>();
     }

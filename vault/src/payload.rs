@@ -23,6 +23,7 @@ use crate::clock::{DeviceId, Hlc};
 use crate::entry::{
     Account, Body, CachedToken, Credential, CredentialKey, EntryId, Kind, PluginState,
 };
+use crate::index::{self, Record, Span};
 
 /// Raw JSON text of a field or body this build does not know (written by a newer keyhelm).
 /// Treated as secret: it may hold one.
@@ -207,11 +208,14 @@ impl ZeroizingWriter {
     pub(crate) fn into_inner(self) -> Zeroizing<Vec<u8>> {
         self.buf
     }
-}
 
-impl std::io::Write for ZeroizingWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let needed = self.buf.len() + data.len();
+    /// Bytes written so far: the position of the next byte.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn reserve(&mut self, more: usize) {
+        let needed = self.buf.len() + more;
         if needed > self.buf.capacity() {
             let capacity = needed.max(self.buf.capacity() * 2).max(1024);
             let mut bigger = Zeroizing::new(Vec::with_capacity(capacity));
@@ -219,7 +223,23 @@ impl std::io::Write for ZeroizingWriter {
             // The old buffer is zeroized (its whole capacity) when dropped here.
             self.buf = bigger;
         }
+    }
+
+    pub(crate) fn put(&mut self, data: &[u8]) {
+        self.reserve(data.len());
         self.buf.extend_from_slice(data);
+    }
+
+    fn put_zeros(&mut self, n: usize) {
+        self.reserve(n);
+        let len = self.buf.len() + n;
+        self.buf.resize(len, b'0');
+    }
+}
+
+impl std::io::Write for ZeroizingWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.put(data);
         Ok(data.len())
     }
 
@@ -228,13 +248,138 @@ impl std::io::Write for ZeroizingWriter {
     }
 }
 
-/// Encodes the payload as compact JSON into a zeroizing buffer. `size_hint` is the expected
-/// size (for example the size this payload had when read).
+/// Encodes the payload as compact JSON into a zeroizing buffer, with its index (see
+/// [`crate::index`]). `size_hint` is the expected size (for example the size this payload had
+/// when read).
 pub(crate) fn encode(payload: &Payload, size_hint: usize) -> Zeroizing<Vec<u8>> {
     let mut out = ZeroizingWriter::with_capacity(size_hint + size_hint / 4 + 4096);
-    serde_json::to_writer(&mut out, &PayloadSer(payload))
+    write_payload(&mut out, payload)
         .expect("a payload always encodes: raw JSON fields were validated when read");
     out.into_inner()
+}
+
+/// Writes one value as compact JSON.
+fn json<T: Serialize + ?Sized>(out: &mut ZeroizingWriter, value: &T) -> serde_json::Result<()> {
+    serde_json::to_writer(out, value)
+}
+
+/// Writes the entries of one group into the `entries` array; returns the span they cover.
+fn group<T: Serialize>(
+    out: &mut ZeroizingWriter,
+    first: &mut bool,
+    items: impl IntoIterator<Item = T>,
+) -> serde_json::Result<Option<Span>> {
+    let mut span: Option<(usize, usize)> = None;
+    for item in items {
+        if !std::mem::take(first) {
+            out.put(b",");
+        }
+        let start = out.len();
+        json(out, &item)?;
+        let end = out.len();
+        span = Some((span.map_or(start, |(s, _)| s), end));
+    }
+    // Past 4 GiB no index is written (see `write_payload`): any span will do.
+    Ok(span.map(|(start, end)| Span::between(start, end).unwrap_or_default()))
+}
+
+/// The payload, field by field, in the documented order. The object is written by hand (not
+/// through one `Serialize`) so that the position of every entry is known to the index, whose
+/// text is reserved at the start and filled in at the end.
+fn write_payload(out: &mut ZeroizingWriter, payload: &Payload) -> serde_json::Result<()> {
+    let Payload {
+        vault_id,
+        vault_secret,
+        recipients,
+        recipients_hlc,
+        vv,
+        max_hlc,
+        credentials,
+        accounts,
+        tokens,
+        plugin_states,
+        others,
+        tombstones,
+        extra,
+    } = payload;
+    // One record per (protocol, host): credentials are sorted by key, so each host's are
+    // next to each other.
+    let hosts = credentials
+        .iter()
+        .zip(credentials.iter().skip(1))
+        .filter(|(a, b)| !same_host(&a.body.key, &b.body.key))
+        .count()
+        + usize::from(!credentials.0.is_empty());
+    // `format` first: a reader learns the version before anything else; the index next, so
+    // that a lookup finds it in the first decrypted chunk.
+    debug_assert_eq!(FORMAT_VERSION, 1, "index::PREFIX names the format");
+    out.put(index::PREFIX);
+    let index_at = out.len();
+    // Zeros are a header that fits no payload (length 0): if filling it in fails, a reader
+    // ignores the index.
+    out.put_zeros(index::text_len(hosts));
+    out.put(b"\",\"vault_id\":");
+    json(out, &Hex16(vault_id))?;
+    out.put(b",\"vault_secret\":");
+    json(out, &SecretHex32(vault_secret))?;
+    out.put(b",\"recipients\":");
+    json(out, &RegisterSer(recipients, recipients_hlc))?;
+    out.put(b",\"vv\":");
+    json(out, &VvSer(vv))?;
+    out.put(b",\"max_hlc\":");
+    json(out, &HlcSer(max_hlc))?;
+    out.put(b",\"entries\":[");
+    // Kinds in a fixed order, each sorted by key: a reader finds them already in order.
+    let first = &mut true;
+    let accounts = group(out, first, accounts.iter().map(LiveSer))?;
+    let mut records = Vec::with_capacity(hosts);
+    let mut rest = credentials.0.as_slice();
+    while let Some(head) = rest.first() {
+        let n = rest
+            .iter()
+            .position(|l| !same_host(&l.body.key, &head.body.key))
+            .unwrap_or(rest.len());
+        let (these, after) = rest.split_at(n);
+        if let Some(span) = group(out, first, these.iter().map(LiveSer))? {
+            records.push(Record {
+                hash: index::host_hash(&head.body.key.protocol, &head.body.key.host),
+                span,
+            });
+        }
+        rest = after;
+    }
+    group(out, first, plugin_states.iter().map(LiveSer))?;
+    let tokens = group(out, first, tokens.iter().map(LiveSer))?;
+    group(out, first, others.iter().map(|(id, o)| OtherSer(id, o)))?;
+    group(
+        out,
+        first,
+        tombstones.iter().map(|(id, t)| TombstoneSer(id, t)),
+    )?;
+    out.put(b"]");
+    for (key, value) in extra {
+        out.put(b",");
+        json(out, key)?;
+        out.put(b":");
+        json(out, &Raw(value.text()))?;
+    }
+    out.put(b"}");
+    // A payload of 4 GiB or more keeps the zeros: no index.
+    if let Ok(payload_len) = u32::try_from(out.len()) {
+        let header = index::Header {
+            payload_len,
+            accounts: accounts.unwrap_or_default(),
+            tokens: tokens.unwrap_or_default(),
+            records: u32::try_from(records.len()).unwrap_or(u32::MAX),
+        };
+        let text = &mut out.buf[index_at..index_at + index::text_len(records.len())];
+        index::write(text, &header, &mut records);
+    }
+    Ok(())
+}
+
+fn same_host(a: &CredentialKey, b: &CredentialKey) -> bool {
+    a.protocol == b.protocol && a.host == b.host
 }
 
 /// Encodes one live entry on its own (for the merge tie-break).
@@ -307,38 +452,6 @@ fn write_extra<M: SerializeMap>(map: &mut M, extra: &Extra) -> Result<(), M::Err
     Ok(())
 }
 
-struct PayloadSer<'a>(&'a Payload);
-impl Serialize for PayloadSer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Payload {
-            vault_id,
-            vault_secret,
-            recipients,
-            recipients_hlc,
-            vv,
-            max_hlc,
-            credentials: _,
-            accounts: _,
-            tokens: _,
-            plugin_states: _,
-            others: _,
-            tombstones: _,
-            extra,
-        } = self.0;
-        let mut map = s.serialize_map(None)?;
-        // `format` first: a reader learns the version before anything else.
-        map.serialize_entry("format", &FORMAT_VERSION)?;
-        map.serialize_entry("vault_id", &Hex16(vault_id))?;
-        map.serialize_entry("vault_secret", &SecretHex32(vault_secret))?;
-        map.serialize_entry("recipients", &RegisterSer(recipients, recipients_hlc))?;
-        map.serialize_entry("vv", &VvSer(vv))?;
-        map.serialize_entry("max_hlc", &HlcSer(max_hlc))?;
-        map.serialize_entry("entries", &EntriesSer(self.0))?;
-        write_extra(&mut map, extra)?;
-        map.end()
-    }
-}
-
 struct RegisterSer<'a>(&'a [String], &'a Hlc);
 impl Serialize for RegisterSer<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -358,34 +471,6 @@ impl Serialize for VvSer<'_> {
             map.serialize_entry(device.hex(&mut buf), writes)?;
         }
         map.end()
-    }
-}
-
-struct EntriesSer<'a>(&'a Payload);
-impl Serialize for EntriesSer<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let p = self.0;
-        let mut seq = s.serialize_seq(None)?;
-        // Kinds in a fixed order, each sorted by key: a reader finds them already in order.
-        for live in &p.accounts {
-            seq.serialize_element(&LiveSer(live))?;
-        }
-        for live in &p.credentials {
-            seq.serialize_element(&LiveSer(live))?;
-        }
-        for live in &p.plugin_states {
-            seq.serialize_element(&LiveSer(live))?;
-        }
-        for live in &p.tokens {
-            seq.serialize_element(&LiveSer(live))?;
-        }
-        for (id, other) in &p.others {
-            seq.serialize_element(&OtherSer(id, other))?;
-        }
-        for (id, tombstone) in &p.tombstones {
-            seq.serialize_element(&TombstoneSer(id, tombstone))?;
-        }
-        seq.end()
     }
 }
 
@@ -893,6 +978,45 @@ impl<'de> de::Deserialize<'de> for VvDe {
     }
 }
 
+/// The entries of a span of the payload (see [`crate::index`]), by kind.
+#[derive(Default)]
+pub(crate) struct SpanEntries {
+    pub credentials: Vec<Live<Credential>>,
+    pub accounts: Vec<Live<Account>>,
+    pub tokens: Vec<Live<CachedToken>>,
+    /// How many entries of any other kind, tombstones included.
+    pub others: usize,
+}
+
+/// Decodes `[` followed by the text of a span and `]`, checking every live entry's id against
+/// its key. `None` if that is not a list of valid entries.
+pub(crate) fn decode_span(text: &[u8]) -> Option<SpanEntries> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let parts = EntriesSeed {
+        capacity: 0,
+        ids: Ids::Verify,
+    }
+    .deserialize(&mut de)
+    .ok()?;
+    de.end().ok()?;
+    let Parts {
+        credentials,
+        accounts,
+        tokens,
+        plugin_states,
+        others,
+        tombstones,
+        max_hlc: _,
+        verify_ids: _,
+    } = parts;
+    Some(SpanEntries {
+        credentials,
+        accounts,
+        tokens,
+        others: plugin_states.len() + others.len() + tombstones.len(),
+    })
+}
+
 /// Collected entries, by kind, in file order.
 #[derive(Default)]
 struct Parts {
@@ -947,6 +1071,10 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                         return Err(ours("the payload declares format 0, which does not exist"));
                     }
                     format = Some(f);
+                }
+                // Derived data, rewritten on every write: a full read has no use for it.
+                "index" => {
+                    map.next_value::<IgnoredAny>()?;
                 }
                 "vault_id" => vault_id = Some(map.next_value::<Hex16De>()?.0),
                 "vault_secret" => vault_secret = Some(map.next_value::<SecretHex32De>()?.0),

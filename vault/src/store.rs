@@ -1,7 +1,7 @@
 //! [`Vault`]: locking, decryption, atomic writes and backups.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read as _, Write as _};
+use std::io::{BufRead, ErrorKind, Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -11,7 +11,7 @@ use crate::clock::{DeviceId, Utc, now_ms};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, create_private_dir_all, parent_dir, sync_dir};
 use crate::identity::{Identity, parse_recipient};
-use crate::payload::{DecodeError, Ids, decode_with, encode};
+use crate::payload::{DecodeError, Ids, Payload, decode_with, encode};
 use crate::snapshot::Snapshot;
 
 /// How many backups of earlier vault files are kept in `<state_dir>/backups/`.
@@ -161,96 +161,21 @@ impl Vault {
         Ok(value)
     }
 
-    /// Takes the sidecar lock (created 0600 in the state folder, 0700). Released when the
-    /// returned file is closed.
+    /// Takes the sidecar lock. Released when the returned file is closed.
     fn lock(&self, exclusive: bool) -> Result<File> {
-        create_private_dir_all(&self.location.state_dir)?;
-        let path = self.location.lock_file();
-        let file = fsutil::private_file_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
-        let locked = if exclusive {
-            file.lock()
-        } else {
-            file.lock_shared()
-        };
-        locked.map_err(|e| Error::io("cannot lock", &path, e))?;
-        Ok(file)
+        lock_file(&self.location, exclusive)
     }
 
     /// Decrypts and decodes vault bytes read from `path`.
     fn open_bytes(&self, bytes: &[u8], path: &Path, ids: Ids) -> Result<Snapshot> {
-        let corrupt = |reason: &str| Error::Corrupt {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        };
-        if bytes.is_empty() {
-            return Err(corrupt("the file is empty"));
-        }
-        if !bytes.starts_with(b"age-encryption.org/") {
-            return Err(corrupt("it is not an age-encrypted file"));
-        }
-        let decryptor = age::Decryptor::new_buffered(bytes).map_err(|e| match e {
-            age::DecryptError::UnknownFormat => corrupt("it is an age file of an unknown version"),
-            // age's header parser reads incrementally: a damaged header often looks like
-            // one that was cut short, so one message covers both.
-            _ => corrupt("its age header is damaged or cut short"),
-        })?;
-        if decryptor.is_scrypt() {
-            return Err(corrupt(
-                "it is encrypted with a passphrase, and a keyhelm vault is encrypted to keys",
-            ));
-        }
-        let mut reader = decryptor
-            .decrypt(self.identity.for_decryption().into_iter())
-            .map_err(|e| match e {
-                age::DecryptError::NoMatchingKeys => Error::NotARecipient {
-                    path: path.to_path_buf(),
-                },
-                age::DecryptError::InvalidMac => {
-                    corrupt("its age header has been tampered with or is damaged")
-                }
-                // Only an identity held elsewhere (the keyhelm agent) reports I/O here.
-                age::DecryptError::Io(e) => Error::io("cannot unwrap the file key of", path, e),
-                _ => corrupt("its file key cannot be decrypted"),
-            })?;
-        // The plaintext is shorter than the ciphertext: a buffer of the file's size never
-        // reallocates (which would leave copies of the plaintext behind).
-        let mut plain = Zeroizing::new(vec![0u8; bytes.len()]);
-        let mut filled = 0;
-        loop {
-            if filled == plain.len() {
-                return Err(corrupt("the payload is larger than the file"));
-            }
-            match reader.read(&mut plain[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    return Err(corrupt("the encrypted content is truncated or damaged"));
-                }
-            }
-        }
-        let payload = decode_with(&plain[..filled], ids).map_err(|e| match e {
-            DecodeError::UnsupportedFormat(found) => Error::UnsupportedFormat {
-                path: path.to_path_buf(),
-                found,
-                supported: FORMAT_VERSION,
-            },
-            DecodeError::Invalid(reason) => Error::Corrupt {
-                path: path.to_path_buf(),
-                reason,
-            },
-        })?;
+        let reader = decrypt(bytes, &self.identity, path)?;
+        let plain = read_plaintext(reader, bytes.len(), path)?;
+        let payload = decode_plaintext(&plain, path, ids)?;
         Ok(Snapshot {
             payload,
             device: self.device,
             dirty: false,
-            size_hint: filled,
+            size_hint: plain.len(),
             fixed_now: None,
         })
     }
@@ -301,6 +226,129 @@ impl Vault {
         rotate_backups(&self.location);
         Ok(())
     }
+}
+
+/// Takes the sidecar lock of `location` (created 0600 in the state folder, 0700): shared for
+/// reads, exclusive for read-modify-write. Released when the returned file is closed.
+pub(crate) fn lock_file(location: &Location, exclusive: bool) -> Result<File> {
+    create_private_dir_all(&location.state_dir)?;
+    let path = location.lock_file();
+    let file = fsutil::private_file_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
+    let locked = if exclusive {
+        file.lock()
+    } else {
+        file.lock_shared()
+    };
+    locked.map_err(|e| Error::io("cannot lock", &path, e))?;
+    Ok(file)
+}
+
+fn corrupt(path: &Path, reason: &str) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks that `input` (read from `path`) is an age file this identity can open, and returns
+/// the reader of its plaintext.
+pub(crate) fn decrypt<R: BufRead>(
+    mut input: R,
+    identity: &Identity,
+    path: &Path,
+) -> Result<age::stream::StreamReader<R>> {
+    let head = input
+        .fill_buf()
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    if head.is_empty() {
+        return Err(corrupt(path, "the file is empty"));
+    }
+    if !head.starts_with(b"age-encryption.org/") {
+        return Err(corrupt(path, "it is not an age-encrypted file"));
+    }
+    let decryptor = age::Decryptor::new_buffered(input).map_err(|e| match e {
+        age::DecryptError::UnknownFormat => {
+            corrupt(path, "it is an age file of an unknown version")
+        }
+        // age's header parser reads incrementally: a damaged header often looks like
+        // one that was cut short, so one message covers both.
+        _ => corrupt(path, "its age header is damaged or cut short"),
+    })?;
+    if decryptor.is_scrypt() {
+        return Err(corrupt(
+            path,
+            "it is encrypted with a passphrase, and a keyhelm vault is encrypted to keys",
+        ));
+    }
+    decryptor
+        .decrypt(identity.for_decryption().into_iter())
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => Error::NotARecipient {
+                path: path.to_path_buf(),
+            },
+            age::DecryptError::InvalidMac => {
+                corrupt(path, "its age header has been tampered with or is damaged")
+            }
+            // Only an identity held elsewhere (the keyhelm agent) reports I/O here.
+            age::DecryptError::Io(e) => Error::io("cannot unwrap the file key of", path, e),
+            _ => corrupt(path, "its file key cannot be decrypted"),
+        })
+}
+
+/// An error while reading the plaintext: age reports damage and truncation as `InvalidData`
+/// and `UnexpectedEof`; anything else comes from the file.
+pub(crate) fn plaintext_error(path: &Path, e: std::io::Error) -> Error {
+    match e.kind() {
+        ErrorKind::InvalidData | ErrorKind::UnexpectedEof => {
+            corrupt(path, "the encrypted content is truncated or damaged")
+        }
+        _ => Error::io("cannot read", path, e),
+    }
+}
+
+/// Reads the rest of the plaintext. `capacity` is at least its length (the ciphertext's length
+/// will do): a buffer that never reallocates leaves no copies of the plaintext behind.
+pub(crate) fn read_plaintext(
+    mut reader: impl Read,
+    capacity: usize,
+    path: &Path,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let mut plain = Zeroizing::new(vec![0u8; capacity]);
+    let mut filled = 0;
+    loop {
+        if filled == plain.len() {
+            return Err(corrupt(path, "the payload is larger than the file"));
+        }
+        match reader.read(&mut plain[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(plaintext_error(path, e)),
+        }
+    }
+    plain.truncate(filled);
+    Ok(plain)
+}
+
+/// Decodes a decrypted payload read from `path`.
+pub(crate) fn decode_plaintext(plain: &[u8], path: &Path, ids: Ids) -> Result<Payload> {
+    decode_with(plain, ids).map_err(|e| match e {
+        DecodeError::UnsupportedFormat(found) => Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            found,
+            supported: FORMAT_VERSION,
+        },
+        DecodeError::Invalid(reason) => Error::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        },
+    })
 }
 
 fn encrypt_io(e: std::io::Error) -> Error {

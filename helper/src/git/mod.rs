@@ -14,7 +14,7 @@ pub mod protocol;
 
 use std::io::{BufRead, Write};
 
-use keyhelm_vault::{Credential, CredentialKey, Snapshot};
+use keyhelm_vault::{Credential, CredentialKey, Hlc, Lookup, Snapshot};
 use secrecy::ExposeSecret;
 
 use crate::cmd::account::has_terminal;
@@ -70,32 +70,49 @@ pub fn matches(req: &Request, key: &CredentialKey) -> bool {
 
 /// The stored credential that answers `req`: matching, usable by this requester, newest first.
 pub fn lookup<'a>(snapshot: &'a Snapshot, req: &Request) -> Option<&'a Credential> {
+    best_match(req, snapshot.credentials_stamped())
+}
+
+/// Among stored credentials and the stamps of their last write, the one that answers `req`:
+/// matching, usable by this requester, the newest (git's own helpers answer with the
+/// credential stored last).
+pub fn best_match<'a>(
+    req: &Request,
+    stored: impl IntoIterator<Item = (&'a Credential, Hlc)>,
+) -> Option<&'a Credential> {
     if req.protocol.is_none() || req.host.is_none() {
         return None; // Never answer a request that does not say where (CVE-2020-11008).
     }
     let usable = |c: &Credential| {
         c.password.is_some() || (req.capability_authtype && c.credential.is_some())
     };
-    snapshot
-        .credentials_stamped()
+    stored
+        .into_iter()
         .filter(|(c, _)| matches(req, &c.key) && usable(c))
         .max_by_key(|(_, stamp)| *stamp)
         .map(|(c, _)| c)
 }
 
+/// `get`: a stored credential, else the token of the account that serves the URL.
+///
+/// This is the path every git operation takes, so it reads only what it needs: the vault is
+/// opened for a [`Lookup`] (which decrypts and parses the entries it is asked for, not the
+/// whole vault), and the device id and the plugin machinery are touched only when an
+/// account's token must be renewed.
 fn get(ctx: &Ctx, req: &Request, output: &mut impl Write) -> Result<()> {
     let (Some(protocol), Some(host)) = (req.protocol.as_deref(), req.host.as_deref()) else {
         return Ok(());
     };
-    let Some(vault) = ctx.vault()? else {
+    let Some(identity) = ctx.identity()? else {
         return Ok(());
     };
-    let snapshot = match vault.read() {
-        Ok(snapshot) => snapshot,
+    let mut vault = match Lookup::open(&ctx.location()?, &identity) {
+        Ok(lookup) => lookup,
         Err(keyhelm_vault::Error::Missing { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let response = if let Some(found) = lookup(&snapshot, req) {
+    let stored = vault.credentials(protocol, host)?;
+    let response = if let Some(found) = best_match(req, stored.iter().map(|(c, h)| (c, *h))) {
         Response {
             authtype: found.authtype.clone(),
             credential: found.credential.clone(),
@@ -104,18 +121,19 @@ fn get(ctx: &Ctx, req: &Request, output: &mut impl Write) -> Result<()> {
             password_expiry_utc: found.password_expiry_utc,
             oauth_refresh_token: found.oauth_refresh_token.clone(),
         }
-    } else if let Some(account) =
-        provider::account_for(&snapshot, protocol, host, req.path.as_deref())
+    } else if let Some(name) =
+        provider::best_account(&vault.accounts()?, protocol, host, req.path.as_deref())
+            .map(|a| a.name.clone())
     {
-        let name = account.name.clone();
-        // The hot path: a fresh cached token is answered from the snapshot already read.
-        let token = match snapshot
-            .token(&name)
+        // The hot path: a fresh cached token is answered from the vault already open.
+        let token = match vault
+            .token(&name)?
             .filter(|t| provider::is_fresh(t, provider::now()))
         {
-            Some(token) => token.clone(),
+            Some(token) => token,
             None => {
-                drop(snapshot);
+                drop(vault);
+                let vault = ctx.vault_with(identity)?;
                 let opts = provider::Options {
                     interactive: has_terminal(),
                     force_login: false,
@@ -212,28 +230,65 @@ fn store(ctx: &Ctx, req: &Request) -> Result<()> {
     let Some(credential) = credential_to_store(req) else {
         return Ok(());
     };
-    let (vault, _) = ctx.vault_or_init()?;
     // git calls `store` after every successful authentication: a credential that is already
     // stored as is must not rewrite the vault (no new stamp, no backup, no sync churn).
     // A token an account issued is cached with its account, not stored as a credential.
+    let secrets = || {
+        [&credential.password, &credential.credential]
+            .into_iter()
+            .flatten()
+    };
     let stored_as_is = |s: &Snapshot| {
         s.credentials().any(|c| unchanged(c, &credential))
-            || [&credential.password, &credential.credential]
-                .into_iter()
-                .flatten()
-                .any(|secret| is_account_token(s, secret))
+            || secrets().any(|secret| is_account_token(s, secret))
     };
-    match vault.read() {
-        Ok(snapshot) if stored_as_is(&snapshot) => return Ok(()),
-        Ok(_) | Err(keyhelm_vault::Error::Missing { .. }) => {}
-        Err(e) => return Err(e.into()),
+    // The usual case, checked by a lookup: it reads this host's credentials and the cached
+    // tokens, not the whole vault.
+    let identity = ctx.identity()?;
+    if let Some(identity) = &identity {
+        match Lookup::open(&ctx.location()?, identity) {
+            Ok(mut lookup) => {
+                let (protocol, host) = (&credential.key.protocol, &credential.key.host);
+                let same = lookup
+                    .credentials(protocol, host)?
+                    .iter()
+                    .any(|(c, _)| unchanged(c, &credential));
+                if same || is_account_token_in(&mut lookup, secrets())? {
+                    return Ok(());
+                }
+            }
+            Err(keyhelm_vault::Error::Missing { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
+    let vault = match identity {
+        Some(identity) => ctx.vault_with(identity)?,
+        None => ctx.vault_or_init()?.0,
+    };
     vault.update(|s| {
         if !stored_as_is(s) {
             s.put_credential(credential.clone());
         }
         Ok::<_, Failure>(())
     })
+}
+
+/// [`is_account_token`], through a lookup.
+fn is_account_token_in<'a>(
+    lookup: &mut Lookup,
+    mut secrets: impl Iterator<Item = &'a secrecy::SecretString>,
+) -> Result<bool> {
+    let accounts = lookup.accounts()?;
+    let tokens: Vec<_> = lookup
+        .tokens()?
+        .into_iter()
+        .filter(|t| accounts.iter().any(|a| a.name == t.account))
+        .collect();
+    Ok(secrets.any(|secret| {
+        tokens
+            .iter()
+            .any(|t| t.secret.expose_secret() == secret.expose_secret())
+    }))
 }
 
 /// Whether an `erase` request removes `c`.

@@ -141,6 +141,10 @@ pub fn http_runtime_started() -> bool {
 
 fn engine(limits: &HttpLimits) -> Result<&'static Engine, ErrorMessage> {
     let e = ENGINE.get_or_init(|| {
+        // reqwest is built without a crypto provider (see the workspace Cargo.toml): *ring*
+        // becomes the process's default here, unless one was installed before (then reqwest
+        // uses that one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -305,6 +309,43 @@ pub(super) fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// reqwest is built without a crypto provider; the engine installs *ring*. Its client
+    /// completes TLS handshakes (to a loopback server with a throw-away CA) and verifies
+    /// certificates against the platform's roots, which do not include that CA.
+    #[test]
+    fn https_works_with_the_ring_provider() {
+        use keyhelm_testkit::git_http::{GitAuthPolicy, GitHttpServer};
+        let server = GitHttpServer::builder(GitAuthPolicy::basic("u", "p"))
+            .tls(true)
+            .start()
+            .unwrap();
+        let url = format!("{}/x.git/info/refs", server.url());
+        assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+        let engine = engine(&HttpLimits::default()).unwrap();
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+
+        let refused = engine
+            .runtime
+            .block_on(engine.client.get(&url).send())
+            .unwrap_err();
+        let mut chain = String::new();
+        let mut cause: Option<&dyn std::error::Error> = Some(&refused);
+        while let Some(e) = cause {
+            chain.push_str(&format!("{e}; "));
+            cause = e.source();
+        }
+        assert!(chain.contains("UnknownIssuer"), "{chain}");
+
+        // The same provider, trusting the test CA: the handshake completes.
+        let ca = reqwest::Certificate::from_pem(server.ca_pem().unwrap().as_bytes()).unwrap();
+        let trusting = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .build()
+            .unwrap();
+        let response = engine.runtime.block_on(trusting.get(&url).send()).unwrap();
+        assert_eq!(response.status(), 401);
+    }
 
     #[test]
     fn origins_normalise_scheme_host_and_port() {

@@ -167,7 +167,12 @@ fn the_encoding_is_compact_and_puts_format_first() {
     let s = full();
     let bytes = encode(&s.payload, 0);
     let t = text(&bytes);
-    assert!(t.starts_with(r#"{"format":1,"vault_id":""#), "{t}");
+    assert!(t.starts_with(r#"{"format":1,"index":""#), "{t}");
+    // The index (hex) comes next, then the header fields.
+    let rest = &t[r#"{"format":1,"index":""#.len()..];
+    let index_len = rest.find('"').unwrap();
+    assert!(rest[..index_len].bytes().all(|c| c.is_ascii_hexdigit()));
+    assert!(rest[index_len..].starts_with(r#"","vault_id":""#), "{t}");
     assert!(!t.contains('\n') && !t.contains(": "), "{t}");
     // JSON documents in plugin state are embedded, not escaped.
     assert!(
@@ -553,4 +558,50 @@ fn every_damage_has_its_reason() {
         assert!(reason.contains("(line 1, column "), "{reason}");
         assert!(!reason.contains("secret\""), "{reason}");
     }
+}
+
+/// The index, read the way docs/vault-format.md ("The index") describes it, without this
+/// crate's reader: every field where the page says, every span the entries it promises.
+#[test]
+fn the_index_is_as_documented() {
+    let doc = include_str!("../../../docs/vault-format.md");
+    assert!(doc.contains(&format!("`{}`", crate::index::tests::KNOWN_HOST_HASH)));
+    let prefix = r#"{"format":1,"index":""#;
+    assert!(doc.contains(&format!("{prefix}<index>\",\"vault_id\":...")));
+    let bytes = encode(&full().payload, 0);
+    let t = text(&bytes);
+    assert!(t.starts_with(prefix));
+    assert_eq!(prefix.len(), 21, "the page says 21 bytes");
+    let index = &t[prefix.len()..prefix.len() + t[prefix.len()..].find('"').unwrap()];
+    let num = |at: usize, digits: usize| u64::from_str_radix(&index[at..at + digits], 16).unwrap();
+    assert_eq!(num(0, 8) as usize, t.len());
+    let span = |at: usize| {
+        let (start, len) = (num(at, 8) as usize, num(at + 8, 8) as usize);
+        &t[start..start + len]
+    };
+    let entries = |text: &str| -> Vec<serde_json::Value> {
+        serde_json::from_str::<Vec<serde_json::Value>>(&format!("[{text}]")).unwrap()
+    };
+    let accounts = entries(span(8));
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["kind"], "account");
+    let tokens = entries(span(24));
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0]["body"]["account"], "work");
+    let records = num(40, 8) as usize;
+    assert_eq!(index.len(), 48 + 32 * records);
+    // Two hosts: git.example.com:8443 and the four `cert` credentials with an empty host.
+    assert_eq!(records, 2);
+    let mut hashes = Vec::new();
+    for r in 0..records {
+        let at = 48 + 32 * r;
+        hashes.push(num(at, 16));
+        for entry in entries(span(at + 16)) {
+            let body = &entry["body"];
+            let (protocol, host) = (body["protocol"].as_str().unwrap(), body["host"].as_str());
+            let expected = crate::index::host_hash(protocol, host.unwrap());
+            assert_eq!(num(at, 16), expected);
+        }
+    }
+    assert!(hashes.is_sorted());
 }
