@@ -21,7 +21,7 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context as _, bail};
 
-use crate::peer_server::lock;
+use crate::server::lock;
 
 /// The keyhelm workspace root (the folder holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {

@@ -10,6 +10,5 @@ pub mod git_http;
 pub mod intellivoid;
 pub mod intralinks;
 pub mod kube_api;
-mod peer_server;
 pub mod pty;
 pub mod server;
