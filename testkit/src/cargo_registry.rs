@@ -232,7 +232,8 @@ impl CargoRegistryBuilder {
             store: Mutex::new(Store::default()),
             requests: Records::default(),
         };
-        let served = Served::start("cargo-registry", self.tls, make_state, handle)?;
+        let served = Served::start("cargo-registry", self.tls, make_state, handle)
+            .context("starting the cargo registry")?;
         Ok(CargoRegistry { served })
     }
 }

@@ -293,7 +293,8 @@ impl GitHttpServerBuilder {
             requests: Records::default(),
             backend_errors: Mutex::new(VecDeque::new()),
         };
-        let served = Served::start("git-http", self.tls, make_state, handle)?;
+        let served = Served::start("git-http", self.tls, make_state, handle)
+            .context("starting the git server")?;
         let this = GitHttpServer {
             served,
             _root: root,

@@ -32,6 +32,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
@@ -283,7 +284,8 @@ impl KubeApiBuilder {
             pods: self.pods,
             requests: Records::default(),
         };
-        let served = Served::start("kube-api", self.tls, make_state, handle)?;
+        let served = Served::start("kube-api", self.tls, make_state, handle)
+            .context("starting the kube API stub")?;
         Ok(KubeApi { served })
     }
 }

@@ -6,6 +6,7 @@ pub mod bins;
 pub mod cargo_registry;
 pub mod clinked;
 pub mod clock;
+pub mod fake;
 pub mod git_http;
 pub mod intellivoid;
 pub mod intralinks;

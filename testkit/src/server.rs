@@ -43,7 +43,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::connect_info::Connected;
@@ -237,7 +236,7 @@ impl<S: Send + Sync + 'static> Served<S> {
         tls: bool,
         make_state: impl FnOnce(String) -> S,
         handler: H,
-    ) -> anyhow::Result<Self>
+    ) -> io::Result<Self>
     where
         H: Handler<T, Arc<S>>,
         T: 'static,
@@ -248,9 +247,9 @@ impl<S: Send + Sync + 'static> Served<S> {
             let state = Arc::new(make_state(base_url(addr, tls.is_some())));
             state_out = Some(Arc::clone(&state));
             Router::new().fallback(handler).with_state(state)
-        })
-        .with_context(|| format!("starting the {name} server"))?;
-        let state = state_out.context("the router builder was not called")?;
+        })?;
+        let state =
+            state_out.ok_or_else(|| io::Error::other("the router builder was not called"))?;
         Ok(Self { server, tls, state })
     }
 
