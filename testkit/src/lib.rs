@@ -10,6 +10,7 @@ pub mod fake;
 pub mod git_http;
 pub mod intellivoid;
 pub mod intralinks;
+pub mod keyhelm;
 pub mod kube_api;
 pub mod pty;
 pub mod server;
