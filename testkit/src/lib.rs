@@ -3,6 +3,7 @@
 //! binaries and plugins and to run tools in an isolated environment.
 
 pub mod bins;
+pub mod canned;
 pub mod cargo_registry;
 pub mod clinked;
 pub mod clock;
