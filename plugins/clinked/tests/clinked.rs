@@ -15,7 +15,7 @@ use keyhelm_testkit::clinked::{
 };
 use keyhelm_testkit::git_http::{Auth, GitAuthPolicy, GitHttpServer};
 use keyhelm_testkit::keyhelm::{self, run_with_stdin as run, text, token_line};
-use keyhelm_testkit::pty::Pty;
+use keyhelm_testkit::pty::{Pty, PtyOutput};
 use keyhelm_testkit::server::{AuthScheme, LoggedRequest};
 
 const ACCOUNT: &str = "work";
@@ -95,6 +95,11 @@ impl Setup {
             "{}",
             text(&out.stdout)
         );
+    }
+
+    /// `keyhelm login work` on a terminal, answering each `(prompt, answer)` in turn.
+    fn login(&self, answers: &[(&str, &str)]) -> PtyOutput {
+        self.on_terminal(&["login", ACCOUNT], answers)
     }
 
     /// `keyhelm token work`, which must succeed quietly.
@@ -394,9 +399,7 @@ fn without_a_stored_password_keyhelm_login_asks_for_it() {
     assert!(s.fake.requests().is_empty());
 
     // In a terminal: the password is asked for (without echo) and used once.
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(PASSWORD_PROMPT, PASSWORD).unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(PASSWORD_PROMPT, PASSWORD)]);
     assert!(done.status.success(), "{}", done.output);
     assert!(!done.output.contains("horse"), "no echo: {}", done.output);
     assert!(
@@ -425,9 +428,7 @@ fn without_a_stored_password_keyhelm_login_asks_for_it() {
 fn an_empty_answer_to_a_prompt_stops_the_login() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(None, &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(PASSWORD_PROMPT, "").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(PASSWORD_PROMPT, "")]);
     assert_eq!(done.status.code(), Some(7), "{}", done.output);
     assert!(
         done.output.ends_with(
@@ -439,10 +440,7 @@ fn an_empty_answer_to_a_prompt_stops_the_login() {
     );
     assert!(s.fake.requests().is_empty(), "nothing was sent");
 
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(PASSWORD_PROMPT, PASSWORD).unwrap();
-    pty.answer(AUTHENTICATOR_PROMPT, " ").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(PASSWORD_PROMPT, PASSWORD), (AUTHENTICATOR_PROMPT, " ")]);
     assert_eq!(done.status.code(), Some(7), "{}", done.output);
     assert!(
         done.output.ends_with(
@@ -492,9 +490,7 @@ fn an_unreadable_saved_state_leads_to_a_new_login() {
 fn keyhelm_login_asks_for_the_authenticator_code_on_the_terminal() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(Some(PASSWORD), &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(AUTHENTICATOR_PROMPT, "123 456").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(AUTHENTICATOR_PROMPT, "123 456")]);
     assert!(done.status.success(), "{}", done.output);
     assert!(
         done.output
@@ -521,9 +517,7 @@ fn keyhelm_login_asks_for_the_authenticator_code_on_the_terminal() {
 fn the_sms_code_is_asked_for_after_clinked_sends_it() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).sms("654321"));
     s.add_account(Some(PASSWORD), &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(SMS_PROMPT, "654321").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(SMS_PROMPT, "654321")]);
     assert!(done.status.success(), "{}", done.output);
     assert_eq!(s.fake.sms_sent(), 1);
     assert_eq!(s.password_grants().len(), 2);
@@ -569,10 +563,10 @@ fn a_wrong_code_is_asked_for_once_more() {
 fn a_second_wrong_code_fails_the_login() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(Some(PASSWORD), &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(AUTHENTICATOR_PROMPT, "000000").unwrap();
-    pty.answer(AUTHENTICATOR_PROMPT, "111111").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[
+        (AUTHENTICATOR_PROMPT, "000000"),
+        (AUTHENTICATOR_PROMPT, "111111"),
+    ]);
     assert_eq!(done.status.code(), Some(7), "{}", done.output);
     assert!(
         done.output.ends_with(
@@ -647,9 +641,11 @@ fn a_wrong_client_secret_is_treated_like_a_revoked_application() {
 fn a_revoked_application_needs_keyhelm_login_when_a_code_is_required() {
     let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(Some(PASSWORD), &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(AUTHENTICATOR_PROMPT, "123456").unwrap();
-    assert!(pty.finish().unwrap().status.success());
+    assert!(
+        s.login(&[(AUTHENTICATOR_PROMPT, "123456")])
+            .status
+            .success()
+    );
     assert!(s.fake.revoke_app(&s.fake.apps()[0].client_id));
 
     let out = s.keyhelm(&["token", ACCOUNT], b"");
@@ -664,9 +660,7 @@ fn a_revoked_application_needs_keyhelm_login_when_a_code_is_required() {
     );
 
     // Which is what the user does.
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(AUTHENTICATOR_PROMPT, "123456").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(AUTHENTICATOR_PROMPT, "123456")]);
     assert!(done.status.success(), "{}", done.output);
     assert!(s.fake.is_valid_token(&s.token()));
     assert_eq!(s.fake.apps().len(), 2);
@@ -676,9 +670,7 @@ fn a_revoked_application_needs_keyhelm_login_when_a_code_is_required() {
 fn a_revoked_application_needs_keyhelm_login_when_no_password_is_stored() {
     let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD));
     s.add_account(None, &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(PASSWORD_PROMPT, PASSWORD).unwrap();
-    assert!(pty.finish().unwrap().status.success());
+    assert!(s.login(&[(PASSWORD_PROMPT, PASSWORD)]).status.success());
     assert!(s.fake.revoke_app(&s.fake.apps()[0].client_id));
 
     let out = s.keyhelm(&["token", ACCOUNT], b"");

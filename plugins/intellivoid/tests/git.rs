@@ -13,7 +13,7 @@ use keyhelm_testkit::intellivoid::{
 };
 use keyhelm_testkit::keyhelm::PTY_TIMEOUT;
 use keyhelm_testkit::pty::Pty;
-use support::{BROWSER_QUESTION, PtyOutput, World, describe, run, text};
+use support::{BROWSER_QUESTION, World, describe, finish, run, text};
 
 /// A git server whose validator asks the fake whether the bearer token is valid now.
 fn git_server(fake: &Arc<FakeIntellivoid>) -> GitHttpServer {
@@ -101,10 +101,7 @@ fn git_triggers_the_login_on_a_terminal() {
     pty.set_timeout(PTY_TIMEOUT);
     pty.expect(BROWSER_QUESTION).unwrap();
     pty.send_line("n").unwrap();
-    let PtyOutput {
-        status,
-        output: screen,
-    } = pty.finish().unwrap();
+    let (status, screen) = finish(pty);
     assert!(status.success(), "{screen}");
     assert!(w.env.work_dir().join("clone/README").exists());
     assert!(server.auth_counts().bearer >= 1);

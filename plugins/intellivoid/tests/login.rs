@@ -12,8 +12,8 @@ use keyhelm_testkit::intellivoid::{
     ROUTE_PROCESS_AUTHENTICATION, ROUTE_REQUEST_AUTHENTICATION,
 };
 use support::{
-    BROWSER_QUESTION, EXIT_NEEDS_INTERACTION, EXIT_PROVIDER, EXIT_USAGE, PtyOutput, World,
-    describe, text, wait_until,
+    BROWSER_QUESTION, EXIT_NEEDS_INTERACTION, EXIT_PROVIDER, EXIT_USAGE, World, describe, finish,
+    text, wait_until,
 };
 
 const ALL: [Permission; 4] = [
@@ -163,10 +163,7 @@ fn an_expired_request_token_ends_the_login() {
     w.fake
         .approve(&request, &ALL)
         .expect("the fake's prompt does not check the expiry");
-    let PtyOutput {
-        status,
-        output: screen,
-    } = pty.finish().unwrap();
+    let (status, screen) = finish(pty);
     assert_eq!(status.code(), Some(EXIT_PROVIDER), "{screen}");
     assert!(
         screen.contains(
@@ -195,10 +192,7 @@ fn a_request_never_approved_expires() {
     // The user blocks the request in the prompt: the service keeps answering 41.
     assert!(w.fake.block(&w.fake.last_request_token().unwrap()));
     pty.send_line("n").unwrap();
-    let PtyOutput {
-        status,
-        output: screen,
-    } = pty.finish().unwrap();
+    let (status, screen) = finish(pty);
     assert_eq!(status.code(), Some(EXIT_PROVIDER), "{screen}");
     assert!(
         screen.contains("approve the request within 2 seconds at:"),
@@ -221,12 +215,7 @@ fn a_bad_application_id_fails_before_anything_is_shown() {
     let w = World::new();
     let secrets = format!("secret_key={}\n", w.app.secret_key);
     w.add_account_with("APPnope", &secrets, &[]);
-    let mut pty = w.pty(&["login", "work"]);
-    pty.expect("keyhelm: hint:").unwrap();
-    let PtyOutput {
-        status,
-        output: screen,
-    } = pty.finish().unwrap();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_USAGE), "{screen}");
     assert!(
         screen.contains(
@@ -247,12 +236,7 @@ fn a_bad_application_id_fails_before_anything_is_shown() {
 fn a_wrong_secret_fails_before_the_user_approves_anything() {
     let w = World::new();
     w.add_account_with(&w.app.application_id, "secret_key=not-the-secret\n", &[]);
-    let mut pty = w.pty(&["login", "work"]);
-    pty.expect("keyhelm: hint:").unwrap();
-    let PtyOutput {
-        status,
-        output: screen,
-    } = pty.finish().unwrap();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_PROVIDER), "{screen}");
     assert!(
         screen.contains(&format!(
@@ -276,12 +260,7 @@ fn a_missing_secret_is_caught_before_any_request() {
     // An empty value on stdin is accepted by `account add`; without one the service would
     // answer 22.
     w.add_account_with(&w.app.application_id, "secret_key=\n", &[]);
-    let mut pty = w.pty(&["login", "work"]);
-    pty.expect("keyhelm: hint:").unwrap();
-    let PtyOutput {
-        status,
-        output: screen,
-    } = pty.finish().unwrap();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_USAGE), "{screen}");
     assert!(
         screen.contains(
@@ -345,12 +324,7 @@ fn an_application_in_redirect_mode_is_explained() {
     );
     let secrets = format!("secret_key={}\n", app.secret_key);
     w.add_account_with(&app.application_id, &secrets, &[]);
-    let mut pty = w.pty(&["login", "work"]);
-    pty.expect("keyhelm: hint:").unwrap();
-    let PtyOutput {
-        status,
-        output: screen,
-    } = pty.finish().unwrap();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_USAGE), "{screen}");
     assert!(
         screen.contains(&format!(
@@ -388,12 +362,7 @@ fn a_wrong_url_is_explained() {
         secrets.as_bytes(),
     );
     assert!(out.status.success(), "{}", describe(&out));
-    let mut pty = w.pty(&["login", "work"]);
-    pty.expect("keyhelm: hint:").unwrap();
-    let PtyOutput {
-        status,
-        output: screen,
-    } = pty.finish().unwrap();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_USAGE), "{screen}");
     assert!(
         screen.contains(&format!(

@@ -11,9 +11,7 @@ use keyhelm_testkit::intellivoid::{
     AccountStatus, IntellivoidApp, IntellivoidConfig, Permission, ROUTE_GET_ACCESS_TOKEN,
     ROUTE_GET_USER, ROUTE_PROCESS_AUTHENTICATION, ROUTE_REQUEST_AUTHENTICATION,
 };
-use support::{
-    BROWSER_QUESTION, EXIT_NEEDS_INTERACTION, EXIT_PROVIDER, PtyOutput, World, describe, text,
-};
+use support::{EXIT_NEEDS_INTERACTION, EXIT_PROVIDER, World, describe, text};
 
 const ALL: [Permission; 4] = [
     Permission::ReadUsername,
@@ -95,13 +93,7 @@ fn revoked_access_needs_a_new_login() {
     assert!(out.stdout.is_empty());
 
     // On a terminal: the reason, then a new approval.
-    let mut pty = w.pty(&["token", "work"]);
-    pty.expect(BROWSER_QUESTION).unwrap();
-    pty.send_line("n").unwrap();
-    let PtyOutput {
-        status,
-        output: screen,
-    } = pty.finish().unwrap();
+    let (status, screen) = w.on_tty(&["token", "work"]);
     assert!(status.success(), "{screen}");
     assert!(
         screen.contains(

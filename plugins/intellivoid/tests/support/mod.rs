@@ -17,10 +17,8 @@ use keyhelm_testkit::intellivoid::{
 use keyhelm_testkit::keyhelm;
 // Not every test binary uses all of them.
 #[allow(unused_imports)]
-pub use keyhelm_testkit::{
-    keyhelm::{describe, run_with_stdin as run, text, wait_until},
-    pty::PtyOutput,
-};
+pub use keyhelm_testkit::keyhelm::{describe, run_with_stdin as run, text, wait_until};
+use keyhelm_testkit::pty::Pty;
 
 /// keyhelm's exit codes (docs/user-guide.md).
 pub const EXIT_USAGE: i32 = 2;
@@ -29,6 +27,12 @@ pub const EXIT_NEEDS_INTERACTION: i32 = 8;
 
 /// The host's question after it shows the URL.
 pub const BROWSER_QUESTION: &str = "Open it in your browser? [Y/n]";
+
+/// Waits for the command on `pty` to end: its status and the whole screen.
+pub fn finish(pty: Pty) -> (ExitStatus, String) {
+    let done = pty.finish().unwrap();
+    (done.status, done.output)
+}
 
 /// A fake Intellivoid with one application and one user ("alice"), an isolated keyhelm
 /// home with the plugin installed, and helpers to run keyhelm. Everything else is testkit's
@@ -107,8 +111,20 @@ impl World {
     /// `keyhelm login work` on a terminal, answering "n" to the browser question; returns
     /// the session's output.
     pub fn login(&self) -> (ExitStatus, String) {
-        let done = self.on_terminal(&["login", "work"], &[(BROWSER_QUESTION, "n")]);
+        self.on_tty(&["login", "work"])
+    }
+
+    /// `keyhelm ARGS` on a terminal, answering "n" to the browser question.
+    pub fn on_tty(&self, args: &[&str]) -> (ExitStatus, String) {
+        let done = self.on_terminal(args, &[(BROWSER_QUESTION, "n")]);
         (done.status, done.output)
+    }
+
+    /// `keyhelm login work` on a terminal, when it fails with a hint.
+    pub fn failed_login(&self) -> (ExitStatus, String) {
+        let mut pty = self.pty(&["login", "work"]);
+        pty.expect("keyhelm: hint:").unwrap();
+        finish(pty)
     }
 
     /// `keyhelm token work` without a terminal: the token.
