@@ -592,7 +592,7 @@ fn git_clones_with_a_bearer_token_from_keyhelm() {
             &format!("email={EMAIL}"),
             "--secrets-from-stdin",
         ],
-        &default_secrets(),
+        default_secrets(),
     );
     assert!(
         added.contains(&format!(
