@@ -122,14 +122,21 @@ fn locked_error(s: &Sandbox) -> String {
 }
 
 fn is_running(pid: u32) -> bool {
-    // A zombie (exited, not yet reaped by whoever adopted it) is not running.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
+    // A zombie (exited, not yet reaped by whoever adopted it) is not running. A killed process
+    // whose main thread is a zombie is still running while its other threads wind down: they
+    // hold its files, the agent's listening socket among them, until the last one has exited.
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.flatten().any(|thread| {
+        std::fs::read_to_string(thread.path().join("stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
     })
 }
 
@@ -474,7 +481,7 @@ fn a_stale_socket_is_handled_cleanly() {
     );
     wait_until("the agent died", || !is_running(new_pid));
     let out = keyhelm(&s, &["lock"], "");
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stderr),
         format!(
