@@ -62,6 +62,16 @@ impl Location {
             .collect()
     }
 
+    /// Forgets what this device trusts and its shadow copy: the next vault opened here is
+    /// trusted on first use (joining another vault).
+    pub fn forget_trust(&self) -> Result<()> {
+        let lock = Lock::take(self, true)?;
+        Trust::forget(&self.state_dir)?;
+        sync::remove_if_exists(&self.shadow_file())?;
+        lock.set_memo(&Memo::default());
+        Ok(())
+    }
+
     /// The backups, oldest first.
     pub fn backups(&self) -> Result<Vec<PathBuf>> {
         let dir = self.backup_dir();
@@ -229,6 +239,13 @@ impl Vault {
         self.worker().read_file(path)
     }
 
+    /// Decrypts vault bytes that are not in a file of their own (`git show`); `origin` names
+    /// them in errors. Nothing is checked against what this device trusts (see
+    /// [`Vault::admit`]).
+    pub fn open_bytes(&self, bytes: &[u8], origin: &Path) -> Result<Snapshot> {
+        self.worker().open_bytes(bytes, origin, Ids::Verify)
+    }
+
     /// Encrypts `snapshot` to its recipients and atomically replaces `path` with it (for a
     /// git merge driver's result, for example). No lock is taken and no backup is kept.
     pub fn write_file(&self, path: &Path, snapshot: &Snapshot) -> Result<()> {
@@ -278,14 +295,9 @@ impl Vault {
         Ok(())
     }
 
-    /// Forgets what this device trusts and its shadow copy: the next vault it opens is trusted
-    /// on first use (joining another vault).
+    /// Forgets what this device trusts and its shadow copy (see [`Location::forget_trust`]).
     pub fn forget_trust(&self) -> Result<()> {
-        let lock = Lock::take(&self.location, true)?;
-        Trust::forget(&self.location.state_dir)?;
-        sync::remove_if_exists(&self.location.shadow_file())?;
-        lock.set_memo(&Memo::default());
-        Ok(())
+        self.location.forget_trust()
     }
 
     /// Read-modify-write under the exclusive lock. Creates the vault (encrypted to this
