@@ -409,9 +409,12 @@ impl Worker<'_> {
         let shadow_bytes = std::fs::read(self.location.shadow_file()).ok();
         let shadow_path = self.location.shadow_file();
         // The shadow copy is this device's own: unreadable (another identity, damaged), it is
-        // simply replaced.
+        // simply replaced. When it is the vault file byte for byte (the file was only touched,
+        // or a sync tool wrote the same content again), there is nothing to merge.
+        let same = matches!((&shadow_bytes, &found), (Some(s), Some((v, _))) if s == v);
         let shadow = shadow_bytes
             .as_deref()
+            .filter(|_| !same)
             .and_then(|b| self.open_bytes(b, &shadow_path, Ids::Verify).ok());
         let mut report = Report::default();
         let snapshot = match &found {
