@@ -537,6 +537,10 @@ fn sync_explains_what_is_missing() {
         "{}",
         text(&out.stderr)
     );
+    assert!(text(&out.stderr).contains(
+        "keyhelm: hint: `keyhelm sync --init REMOTE` syncs it through a git remote; `keyhelm \
+         init --join FOLDER` moves it into a shared folder"
+    ));
     let out = a.run(&["init", "--join", "/no/such/folder"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -605,9 +609,19 @@ fn background_sync_after_a_write() {
         std::thread::sleep(std::time::Duration::from_millis(100));
         false
     });
-    let log =
-        std::fs::read_to_string(a.sb.keyhelm_home().join("state/sync.log")).unwrap_or_default();
-    assert!(pushed, "no background push; sync.log: {log}");
+    let log_file = a.sb.keyhelm_home().join("state/sync.log");
+    let log = || std::fs::read_to_string(&log_file).unwrap_or_default();
+    assert!(pushed, "no background push; sync.log: {}", log());
+    // The outcome is logged once the sync is done.
+    let logged = (0..300).any(|_| {
+        if log().contains(" keyhelm sync: ok\nPushed to origin.\n") {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        false
+    });
+    assert!(logged, "sync.log: {}", log());
+    assert_eq!(support::mode(&log_file), 0o600);
     b.sync();
     assert_eq!(b.get("auto.example").as_deref(), Some("pw-auto"));
 }
@@ -675,4 +689,148 @@ fn help_describes_the_sync_commands() {
         "{help}"
     );
     assert!(!help.contains("--auto"), "{help}");
+}
+
+#[test]
+fn the_merge_driver_merges_keeps_or_refuses() {
+    let a = Machine::new();
+    a.init();
+    a.store("one.example", "pw-1");
+    let dir = a.sb.dir().join("merge");
+    std::fs::create_dir(&dir).unwrap();
+    let ours = dir.join("ours.age");
+    let theirs = dir.join("theirs.age");
+    let base = dir.join("base.age");
+    std::fs::write(&base, b"").unwrap();
+    std::fs::copy(a.sb.vault_file(), &ours).unwrap();
+    a.store("two.example", "pw-2");
+    std::fs::copy(a.sb.vault_file(), &theirs).unwrap();
+    let driver = |theirs: &Path| {
+        a.run(&[
+            "vault",
+            "merge-driver",
+            base.to_str().unwrap(),
+            ours.to_str().unwrap(),
+            theirs.to_str().unwrap(),
+            "vault.age",
+        ])
+    };
+    // Both versions of the vault merge into `ours`.
+    let before = std::fs::read(&ours).unwrap();
+    let out = driver(&theirs);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_ne!(std::fs::read(&ours).unwrap(), before);
+    std::fs::copy(&ours, a.sb.vault_file()).unwrap();
+    assert_eq!(a.get("two.example").as_deref(), Some("pw-2"));
+
+    // Another vault, even encrypted to this device, is refused; `ours` stays as it was.
+    let m = Machine::new();
+    m.init();
+    m.ok(&["vault", "recipients", "add", &a.init()]);
+    let before = std::fs::read(&ours).unwrap();
+    let out = driver(&m.sb.vault_file());
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).starts_with("keyhelm: error: cannot merge vault.age: "),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("holds another vault"));
+    // So is a damaged file.
+    std::fs::write(&theirs, b"not a vault").unwrap();
+    let out = driver(&theirs);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("cannot merge vault.age: the vault")
+            && text(&out.stderr).contains("is damaged: it is not an age-encrypted file"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&ours).unwrap(), before);
+}
+
+#[test]
+fn sync_and_join_refuse_what_they_cannot_do() {
+    let (a, b, remote) = pair();
+    // Joining the same remote again changes nothing; another remote is refused.
+    let out = b.run(&["init", "--join", &remote]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is already a clone of"));
+    let other = bare_remote(&b.sb.dir().join("other"));
+    let out = b.run(&["init", "--join", &other]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(&format!("is already a git repository (of {remote})")),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = a.run(&["sync", "--init", &other]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(&format!("already syncs with {remote}")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("remote set-url origin REMOTE"));
+
+    // A repository without a remote, and one not on a branch.
+    a.git_in_vault(&["remote", "remove", "origin"]);
+    let out = a.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is a git repository without a remote named origin"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("keyhelm sync --init REMOTE"));
+    a.ok(&["sync", "--init", &remote]);
+    a.git_in_vault(&["checkout", "--quiet", "--detach"]);
+    let out = a.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the vault folder's repository is not on a branch"),
+        "{}",
+        text(&out.stderr)
+    );
+    a.git_in_vault(&["checkout", "--quiet", "main"]);
+    assert_eq!(a.sync(), "Up to date with origin.\n");
+
+    // An identity already there, or a key that is not an SSH key.
+    let key_file = a.sb.dir().join("id_ed25519");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = a.run(&["init", "--ssh-key", key_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(text(&out.stderr).contains("this device already has an identity in"));
+    let c = Machine::new();
+    let age_key = c.sb.dir().join("age.txt");
+    std::fs::copy(a.sb.keyhelm_home().join("identity.txt"), &age_key).unwrap();
+    let out = c.run(&["init", "--ssh-key", age_key.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not an OpenSSH private key"));
+}
+
+#[test]
+fn trusting_a_fingerprint() {
+    let (a, _b, _remote) = pair();
+    let fingerprint = "AB".repeat(32);
+    let out = a.ok(&["vault", "trust", &fingerprint]);
+    assert_eq!(
+        out,
+        format!(
+            "This device now also accepts a vault with the fingerprint {}.\n",
+            "ab".repeat(32)
+        )
+    );
+    let out = a.run(&["vault", "trust", "12345"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("'12345' is not a vault fingerprint (64 hexadecimal characters)")
+    );
+    assert_eq!(a.get("shared.example").as_deref(), Some("pw-shared"));
 }

@@ -273,6 +273,27 @@ mod tests {
     #[test]
     fn descriptions() {
         assert_eq!(describe(&Report::default()), "");
+        let mut report = Report::default();
+        report.restored = true;
+        report.superseded = true;
+        report.merged = vec!["/s/vault.sync-conflict-1-A.age".into(), "/s/b.age".into()];
+        report.ignored = vec![(
+            "/s/vault.sync-conflict-2-B.age".into(),
+            keyhelm_vault::Error::NotAMember {
+                path: "/s/vault.sync-conflict-2-B.age".into(),
+            },
+        )];
+        assert_eq!(
+            describe(&report),
+            "Wrote back updates made on this device that the vault file had lost (from this \
+             device's shadow copy).\nThe vault file was written by a device that had not seen \
+             the latest removal of a recipient (or by the removed device): replaced it with \
+             this device's version. That device's own updates come back when it syncs.\nMerged \
+             and removed 2 conflict copies: /s/vault.sync-conflict-1-A.age, /s/b.age\nLeft \
+             /s/vault.sync-conflict-2-B.age in place: the vault \
+             /s/vault.sync-conflict-2-B.age was not written by a member of this vault: it does \
+             not carry the vault secret this device trusts\n"
+        );
         let outcome = git::Outcome::default();
         assert_eq!(describe_git(&outcome), "Up to date with origin.\n");
         let outcome = git::Outcome {
