@@ -21,7 +21,7 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context as _, bail};
 
-use crate::peer_server::lock;
+use crate::server::lock;
 
 /// The keyhelm workspace root (the folder holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -64,10 +64,13 @@ pub enum ArtifactKind {
     Cdylib,
 }
 
-type BuildCache = Mutex<HashMap<(PathBuf, String, ArtifactKind), Result<PathBuf, String>>>;
+/// One artifact a build is asked for: (manifest, profile, package, kind).
+type BuildKey = (PathBuf, String, String, ArtifactKind);
+type BuildCache = Mutex<HashMap<BuildKey, Result<PathBuf, String>>>;
 
 /// Builds `package` of the workspace at `manifest` with `$CARGO build --message-format=json`
-/// and returns the path of the requested artifact, read from cargo's JSON messages.
+/// (the `dev` profile) and returns the path of the requested artifact, read from cargo's
+/// JSON messages.
 ///
 /// Each (manifest, package, kind) is built once per process (the result, success or failure,
 /// is cached); across processes builds are serialised by an exclusive lock on
@@ -77,17 +80,55 @@ pub fn build_artifact(
     package: &str,
     kind: &ArtifactKind,
 ) -> anyhow::Result<PathBuf> {
+    let mut paths = build_artifacts(manifest, "dev", &[(package, kind.clone())])?;
+    paths.pop().context("no artifact")
+}
+
+/// Like [`build_artifact`], for several artifacts at once, in a cargo `profile` (`dev`,
+/// `release`, ...): whatever is not built yet in this process is built by one cargo
+/// command. Returns the paths in the order asked for.
+pub fn build_artifacts(
+    manifest: &Path,
+    profile: &str,
+    wanted: &[(&str, ArtifactKind)],
+) -> anyhow::Result<Vec<PathBuf>> {
     static CACHE: OnceLock<BuildCache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let key = (manifest.to_path_buf(), package.to_owned(), kind.clone());
+    let key = |(package, kind): &(&str, ArtifactKind)| -> BuildKey {
+        (
+            manifest.to_path_buf(),
+            profile.to_owned(),
+            (*package).to_owned(),
+            kind.clone(),
+        )
+    };
     // Held while building: threads of this process wait for the one build instead of
     // starting their own.
     let mut cache = lock(cache);
-    let result = cache
-        .entry(key)
-        .or_insert_with(|| build_uncached(manifest, package, kind).map_err(|e| format!("{e:#}")))
-        .clone();
-    result.map_err(anyhow::Error::msg)
+    let missing: Vec<(&str, ArtifactKind)> = wanted
+        .iter()
+        .filter(|w| !cache.contains_key(&key(w)))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        match build_uncached(manifest, profile, &missing) {
+            Ok(paths) => {
+                for (w, path) in missing.iter().zip(paths) {
+                    cache.insert(key(w), path.map_err(|e| format!("{e:#}")));
+                }
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                for w in &missing {
+                    cache.insert(key(w), Err(message.clone()));
+                }
+            }
+        }
+    }
+    wanted
+        .iter()
+        .map(|w| cache[&key(w)].clone().map_err(anyhow::Error::msg))
+        .collect()
 }
 
 fn target_dir(manifest: &Path) -> PathBuf {
@@ -97,7 +138,13 @@ fn target_dir(manifest: &Path) -> PathBuf {
     }
 }
 
-fn build_uncached(manifest: &Path, package: &str, kind: &ArtifactKind) -> anyhow::Result<PathBuf> {
+/// Runs one `cargo build` for `wanted`: Err when cargo fails, else the artifact of each
+/// (or why it is missing).
+fn build_uncached(
+    manifest: &Path,
+    profile: &str,
+    wanted: &[(&str, ArtifactKind)],
+) -> anyhow::Result<Vec<anyhow::Result<PathBuf>>> {
     let target = target_dir(manifest);
     fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
     let lock_path = target.join("keyhelm-testkit-build.lock");
@@ -111,15 +158,34 @@ fn build_uncached(manifest: &Path, package: &str, kind: &ArtifactKind) -> anyhow
         .lock()
         .with_context(|| format!("locking {}", lock_path.display()))?;
 
+    let mut selection = Vec::new();
+    if profile != "dev" {
+        selection.extend(["--profile".to_owned(), profile.to_owned()]);
+    }
+    for (package, _) in wanted {
+        selection.extend(["-p".to_owned(), (*package).to_owned()]);
+    }
+    let bins: Vec<&str> = wanted
+        .iter()
+        .filter_map(|(_, kind)| match kind {
+            ArtifactKind::Bin(name) => Some(name.as_str()),
+            ArtifactKind::Cdylib => None,
+        })
+        .collect();
+    for name in &bins {
+        selection.extend(["--bin".to_owned(), (*name).to_owned()]);
+    }
+    if !bins.is_empty() && wanted.iter().any(|(_, kind)| *kind == ArtifactKind::Cdylib) {
+        selection.push("--lib".to_owned());
+    }
+    let what = format!("`cargo build {}`", selection.join(" "));
+
     let mut cmd = Command::new(cargo_program());
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(manifest)
-        .args(["-p", package])
+        .args(&selection)
         .arg("--message-format=json-render-diagnostics");
-    if let ArtifactKind::Bin(name) = kind {
-        cmd.args(["--bin", name]);
-    }
     let output = cmd
         .stdin(Stdio::null())
         .output()
@@ -128,14 +194,18 @@ fn build_uncached(manifest: &Path, package: &str, kind: &ArtifactKind) -> anyhow
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         bail!(
-            "`cargo build -p {package}` failed ({}):\n{}",
+            "{what} failed ({}):\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr).trim_end()
         );
     }
-    find_artifact(&stdout, package, kind).with_context(|| {
-        format!("`cargo build -p {package}` succeeded but reported no {kind:?} artifact")
-    })
+    Ok(wanted
+        .iter()
+        .map(|(package, kind)| {
+            find_artifact(&stdout, package, kind)
+                .with_context(|| format!("{what} succeeded but reported no {kind:?} artifact"))
+        })
+        .collect())
 }
 
 /// Picks the artifact out of cargo's JSON message stream (one JSON object per line).

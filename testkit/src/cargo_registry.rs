@@ -27,10 +27,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, bail};
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -39,39 +38,14 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::bins::{IsolatedEnv, run, write_file};
-use crate::peer_server::{PeerServer, TlsIdentity, lock, validate};
+use crate::server::{Records, Served, TokenPolicy, lock};
 
 /// The largest body `PUT /api/v1/crates/new` accepts.
 const MAX_PUBLISH_BYTES: usize = 10 * 1024 * 1024;
 
 /// Which `Authorization` values the registry accepts. Cargo sends the token verbatim as the
-/// header value (no scheme).
-#[derive(Clone)]
-pub struct CargoAuthPolicy {
-    check: Arc<dyn Fn(&str) -> bool + Send + Sync>,
-}
-
-impl fmt::Debug for CargoAuthPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CargoAuthPolicy(..)")
-    }
-}
-
-impl CargoAuthPolicy {
-    /// Accepts exactly this token.
-    pub fn token(token: impl Into<String>) -> Self {
-        let token = token.into();
-        Self::validator(move |seen| seen == token)
-    }
-
-    /// Accepts whatever `check` accepts (called once per request with the header value, on
-    /// tokio's blocking pool, so it may block; a panic counts as a refusal).
-    pub fn validator(check: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
-        Self {
-            check: Arc::new(check),
-        }
-    }
-}
+/// header value (no scheme): the policy sees the whole value.
+pub type CargoAuthPolicy = TokenPolicy;
 
 /// An `Authorization` value seen by the registry. `Debug` prints `REDACTED`.
 #[derive(Clone, PartialEq, Eq)]
@@ -175,20 +149,14 @@ impl fmt::Debug for Store {
 
 #[derive(Debug)]
 struct Shared {
-    base_url: OnceLock<String>,
+    base_url: String,
     policy: CargoAuthPolicy,
     auth_required: bool,
     store: Mutex<Store>,
-    requests: Mutex<Vec<CargoRequest>>,
+    requests: Records<CargoRequest>,
 }
 
 impl Shared {
-    fn base_url(&self) -> &str {
-        self.base_url
-            .get()
-            .map_or("http://127.0.0.1", String::as_str)
-    }
-
     fn add(
         &self,
         name: &str,
@@ -257,34 +225,23 @@ impl CargoRegistryBuilder {
 
     /// Starts serving.
     pub fn start(self) -> anyhow::Result<CargoRegistry> {
-        let shared = Arc::new(Shared {
-            base_url: OnceLock::new(),
+        let make_state = |base_url| Shared {
+            base_url,
             policy: self.policy,
             auth_required: self.auth_required,
             store: Mutex::new(Store::default()),
-            requests: Mutex::new(Vec::new()),
-        });
-        let router = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
-        let tls = self.tls.then(TlsIdentity::generate).transpose()?;
-        let server = PeerServer::start("cargo-registry", router, tls.as_ref())
+            requests: Records::default(),
+        };
+        let served = Served::start("cargo-registry", self.tls, make_state, handle)
             .context("starting the cargo registry")?;
-        let _ = shared.base_url.set(server.base_url());
-        Ok(CargoRegistry {
-            server,
-            shared,
-            tls,
-        })
+        Ok(CargoRegistry { served })
     }
 }
 
 /// A sparse cargo registry on `http://127.0.0.1:PORT`. Stops when dropped.
 #[derive(Debug)]
 pub struct CargoRegistry {
-    server: PeerServer,
-    shared: Arc<Shared>,
-    tls: Option<TlsIdentity>,
+    served: Served<Shared>,
 }
 
 impl CargoRegistry {
@@ -304,12 +261,12 @@ impl CargoRegistry {
 
     /// `http://127.0.0.1:PORT`, or `https://` with TLS (no trailing slash).
     pub fn url(&self) -> String {
-        self.server.base_url()
+        self.served.url()
     }
 
     /// With TLS: the PEM of the CA that signed the server's certificate.
     pub fn ca_pem(&self) -> Option<&str> {
-        self.tls.as_ref().map(TlsIdentity::ca_pem)
+        self.served.ca_pem()
     }
 
     /// `sparse+http://127.0.0.1:PORT/index/`, the registry's `index` for cargo's config.
@@ -391,29 +348,33 @@ impl CargoRegistry {
         data: Vec<u8>,
     ) -> anyhow::Result<PublishedCrate> {
         validate_crate_name(name)?;
-        self.shared
+        self.served
+            .state()
             .add(name, version, Vec::new(), json!({}), Bytes::from(data))
             .map_err(anyhow::Error::msg)
     }
 
     /// The index file of `name` (JSON lines), as served.
     pub fn index_file(&self, name: &str) -> Option<String> {
-        index_text(&lock(&self.shared.store), &name.to_ascii_lowercase())
+        index_text(
+            &lock(&self.served.state().store),
+            &name.to_ascii_lowercase(),
+        )
     }
 
     /// Every request seen so far, in arrival order.
     pub fn requests(&self) -> Vec<CargoRequest> {
-        lock(&self.shared.requests).clone()
+        self.served.state().requests.all()
     }
 
     /// The distinct `Authorization` values seen, in first-seen order.
     pub fn tokens_seen(&self) -> Vec<SeenToken> {
         let mut seen: Vec<SeenToken> = Vec::new();
-        for request in lock(&self.shared.requests).iter() {
-            if let Some(token) = &request.authorization
-                && !seen.contains(token)
+        for request in self.requests() {
+            if let Some(token) = request.authorization
+                && !seen.contains(&token)
             {
-                seen.push(token.clone());
+                seen.push(token);
             }
         }
         seen
@@ -422,7 +383,7 @@ impl CargoRegistry {
     /// Counts of 401s and accepted requests.
     pub fn counts(&self) -> TokenCounts {
         let mut counts = TokenCounts::default();
-        for request in lock(&self.shared.requests).iter() {
+        for request in self.requests() {
             match request.outcome {
                 TokenOutcome::Missing => {
                     counts.unauthorized += 1;
@@ -441,7 +402,7 @@ impl CargoRegistry {
 
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
-        lock(&self.shared.requests).clear();
+        self.served.state().requests.clear();
     }
 }
 
@@ -496,8 +457,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         match &authorization {
             None => TokenOutcome::Missing,
             Some(token) => {
-                let (check, token) = (Arc::clone(&shared.policy.check), token.0.clone());
-                if validate(move || check(&token)).await {
+                if shared.policy.accepts(&token.0).await {
                     TokenOutcome::Accepted
                 } else {
                     TokenOutcome::Refused
@@ -512,7 +472,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             route(&shared, &parts.method, &path, body).await
         }
     };
-    lock(&shared.requests).push(CargoRequest {
+    shared.requests.push(CargoRequest {
         method: parts.method.as_str().to_owned(),
         path,
         authorization,
@@ -524,8 +484,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
 
 fn unauthorized(shared: &Shared) -> Response {
     let mut response = (StatusCode::UNAUTHORIZED, "authentication required\n").into_response();
-    if let Ok(value) =
-        HeaderValue::from_str(&format!("Cargo login_url=\"{}/me\"", shared.base_url()))
+    if let Ok(value) = HeaderValue::from_str(&format!("Cargo login_url=\"{}/me\"", shared.base_url))
     {
         response
             .headers_mut()
@@ -552,7 +511,7 @@ async fn route(shared: &Shared, method: &Method, path: &str, body: Body) -> Resp
             .into_response();
     }
     if path == "/index/config.json" && method == Method::GET {
-        let base = shared.base_url();
+        let base = &shared.base_url;
         return axum::Json(json!({
             "dl": format!("{base}/dl"),
             "api": base,
@@ -731,11 +690,11 @@ mod tests {
         body.extend_from_slice(&3u32.to_le_bytes());
         body.extend_from_slice(b"abc");
         let shared = Shared {
-            base_url: OnceLock::new(),
+            base_url: "http://127.0.0.1".to_owned(),
             policy: CargoAuthPolicy::token("t"),
             auth_required: true,
             store: Mutex::new(Store::default()),
-            requests: Mutex::new(Vec::new()),
+            requests: Records::default(),
         };
         let published = publish_request(&shared, &body).unwrap();
         assert_eq!(published.cksum, hex::encode(Sha256::digest(b"abc")));

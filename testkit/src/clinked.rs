@@ -30,18 +30,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use axum::Router;
-use axum::extract::{ConnectInfo, Request, State as AxumState};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::clock::{FakeClock, seconds_until, unix_seconds};
-use crate::server::{self, Incoming, LoggedRequest, RequestLog, ServerHandle, lock};
+use crate::clock::{seconds_until, unix_seconds};
+pub use crate::fake::ROUTE_UNMATCHED;
+use crate::fake::{Fake, Service};
+use crate::server::{self, Incoming};
 
 /// `GET|POST /oauth/token`
 pub const ROUTE_TOKEN: &str = "/oauth/token";
@@ -53,8 +52,6 @@ pub const ROUTE_GROUPS: &str = "/v3/accounts/{id}/groups";
 pub const ROUTE_ME: &str = "/me";
 /// `POST /__fake/revoke-app?clientId=` (test-only)
 pub const ROUTE_REVOKE_APP: &str = "/__fake/revoke-app";
-/// Any path the fake does not serve.
-pub const ROUTE_UNMATCHED: &str = "(unmatched)";
 
 /// The static public client id of the password grant.
 pub const MOBILE_CLIENT_ID: &str = "clinked-mobile";
@@ -224,19 +221,11 @@ impl Default for ClinkedConfig {
 }
 
 /// A running Clinked fake; dropping it stops the server.
-pub struct FakeClinked {
-    server: ServerHandle,
-    shared: Arc<Shared>,
-}
+pub type FakeClinked = Fake<ClinkedState>;
 
-struct Shared {
-    state: Mutex<State>,
-    clock: FakeClock,
-    log: RequestLog,
-}
-
+/// The Clinked fake's state (see [`FakeClinked`]).
 #[derive(Default)]
-struct State {
+pub struct ClinkedState {
     config: ClinkedConfig,
     users: Vec<ClinkedUser>,
     apps: Vec<App>,
@@ -280,59 +269,25 @@ enum TokenCheck<'a> {
     Valid(Owner),
 }
 
+/// Shows the knobs only: the state holds passwords and tokens.
+impl fmt::Debug for ClinkedState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClinkedState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FakeClinked {
-    /// Starts the fake with default knobs. Panics if it cannot start.
-    pub fn start() -> Self {
-        Self::start_with(ClinkedConfig::default())
-    }
-
-    /// Starts the fake with `config`. Panics if it cannot start.
-    pub fn start_with(config: ClinkedConfig) -> Self {
-        Self::try_start(config, FakeClock::new())
-            .unwrap_or_else(|e| panic!("cannot start the Clinked fake: {e}"))
-    }
-
-    /// Starts the fake with `config` and `clock`.
-    pub fn try_start(config: ClinkedConfig, clock: FakeClock) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                config,
-                ..State::default()
-            }),
-            clock,
-            log: RequestLog::default(),
-        });
-        let router = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
-        let server = ServerHandle::start(router)?;
-        Ok(Self { server, shared })
-    }
-
-    /// `http://127.0.0.1:<port>` (the fake's `https://api.clinked.com`).
-    pub fn base_url(&self) -> String {
-        self.server.url()
-    }
-
-    /// The clock every expiry and rate-limit check uses.
-    pub fn clock(&self) -> &FakeClock {
-        &self.shared.clock
-    }
-
-    /// Changes knobs at run time.
-    pub fn update_config(&self, change: impl FnOnce(&mut ClinkedConfig)) {
-        change(&mut lock(&self.shared.state).config);
-    }
-
     /// Adds (or replaces) a user.
     pub fn add_user(&self, user: ClinkedUser) {
-        let mut state = lock(&self.shared.state);
+        let mut state = self.state();
         state.users.retain(|u| u.username != user.username);
         state.users.push(user);
     }
 
     fn with_user(&self, username: &str, change: impl FnOnce(&mut ClinkedUser)) {
-        let mut state = lock(&self.shared.state);
+        let mut state = self.state();
         let user = state
             .users
             .iter_mut()
@@ -358,12 +313,12 @@ impl FakeClinked {
 
     /// Creates an app for `owner` without going through HTTP.
     pub fn create_app(&self, owner: &str) -> ClinkedAppCredentials {
-        lock(&self.shared.state).create_app(owner, serde_json::Map::new())
+        self.state().create_app(owner, serde_json::Map::new())
     }
 
     /// Every app created so far.
     pub fn apps(&self) -> Vec<ClinkedAppInfo> {
-        lock(&self.shared.state)
+        self.state()
             .apps
             .iter()
             .map(|a| ClinkedAppInfo {
@@ -384,80 +339,52 @@ impl FakeClinked {
     /// tokens stop working and its client credentials get 401. Returns
     /// whether the app was known.
     pub fn revoke_app(&self, client_id: &str) -> bool {
-        lock(&self.shared.state).revoke_app(client_id)
+        self.state().revoke_app(client_id)
     }
 
     /// Whether `token` is an access token valid at this service now: known,
     /// not expired by the fake clock, its app not revoked.
     pub fn is_valid_token(&self, token: &str) -> bool {
-        let now = self.shared.clock.now();
+        let now = self.clock().now();
         matches!(
-            lock(&self.shared.state).check_token(Some(token), now),
+            self.state().check_token(Some(token), now),
             TokenCheck::Valid(_)
         )
     }
 
     /// How many 2FA codes were "sent" by SMS.
     pub fn sms_sent(&self) -> usize {
-        lock(&self.shared.state).sms_sent
-    }
-
-    /// Every request so far.
-    pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.shared.log.all()
-    }
-
-    /// The requests to one route (use the `ROUTE_*` constants).
-    pub fn requests_to(&self, route: &str) -> Vec<LoggedRequest> {
-        self.shared.log.for_route(route)
+        self.state().sms_sent
     }
 
     /// How many requests reached `/oauth/token`.
     pub fn token_requests(&self) -> usize {
-        self.shared.log.count(ROUTE_TOKEN)
+        self.log().count(ROUTE_TOKEN)
     }
 
     /// How many requests came without a `User-Agent` (Clinked's docs say a
     /// client "must" send one; whether it is enforced is unknown, so the
     /// fake only counts them).
     pub fn requests_without_user_agent(&self) -> usize {
-        self.shared
-            .log
-            .all()
-            .iter()
-            .filter(|r| !r.has_user_agent())
-            .count()
+        self.log().count_where(|r| !r.has_user_agent())
     }
 }
 
-impl fmt::Debug for FakeClinked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeClinked")
-            .field("base_url", &self.base_url())
-            .finish_non_exhaustive()
+impl Service for ClinkedState {
+    type Config = ClinkedConfig;
+    const TYPE_NAME: &'static str = "FakeClinked";
+    const NAME: &'static str = "Clinked";
+
+    fn config_mut(&mut self) -> &mut ClinkedConfig {
+        &mut self.config
     }
-}
 
-async fn handle(
-    AxumState(shared): AxumState<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let incoming = match Incoming::read(req, peer).await {
-        Ok(incoming) => incoming,
-        Err(error) => return error.into_response(),
-    };
-    let now = shared.clock.now();
-    let (route, response) = {
-        let mut state = lock(&shared.state);
-        state.dispatch(&incoming, now)
-    };
-    shared.log.push(incoming.to_log(route, response.status()));
-    response
-}
-
-impl State {
-    fn dispatch(&mut self, req: &Incoming, now: SystemTime) -> (&'static str, Response) {
+    fn dispatch(
+        &mut self,
+        req: &Incoming,
+        now: SystemTime,
+        _root: &str,
+    ) -> (&'static str, Response) {
         let path = req.path.as_str();
         let route = route_of(path);
         if route != ROUTE_REVOKE_APP && !self.within_rate_limit(req.peer.ip(), now) {
@@ -491,7 +418,9 @@ impl State {
         };
         (route, response)
     }
+}
 
+impl ClinkedState {
     fn within_rate_limit(&mut self, ip: IpAddr, now: SystemTime) -> bool {
         let Some(limit) = self.config.rate_limit else {
             return true;

@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use anyhow::{Context as _, bail};
-use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -36,7 +35,7 @@ use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::sync::mpsc;
 
-use crate::peer_server::{PeerServer, TlsIdentity, lock, validate};
+use crate::server::{Records, Served, Validator, lock};
 
 /// The realm announced in every `WWW-Authenticate` challenge.
 pub const REALM: &str = "keyhelm-test";
@@ -157,7 +156,7 @@ impl AuthOutcome {
 /// Which credentials the server accepts.
 #[derive(Clone)]
 pub struct GitAuthPolicy {
-    check: Arc<dyn Fn(&Auth) -> bool + Send + Sync>,
+    check: Validator<Auth>,
 }
 
 impl fmt::Debug for GitAuthPolicy {
@@ -189,12 +188,8 @@ impl GitAuthPolicy {
     /// may block); a panic counts as a refusal.
     pub fn validator(check: impl Fn(&Auth) -> bool + Send + Sync + 'static) -> Self {
         Self {
-            check: Arc::new(check),
+            check: Validator::new(check),
         }
-    }
-
-    fn accepts(&self, auth: &Auth) -> bool {
-        (self.check)(auth)
     }
 }
 
@@ -239,15 +234,11 @@ struct Shared {
     root: PathBuf,
     policy: GitAuthPolicy,
     bearer_challenge: bool,
-    requests: Mutex<Vec<GitRequest>>,
+    requests: Records<GitRequest>,
     backend_errors: Mutex<VecDeque<String>>,
 }
 
 impl Shared {
-    fn record(&self, request: GitRequest) {
-        lock(&self.requests).push(request);
-    }
-
     fn backend_error(&self, text: String) {
         let mut errors = lock(&self.backend_errors);
         if errors.len() >= 100 {
@@ -295,23 +286,17 @@ impl GitHttpServerBuilder {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .context("creating the git server's project root")?;
-        let shared = Arc::new(Shared {
+        let make_state = |_base_url| Shared {
             root: root.path().to_owned(),
             policy: self.policy,
             bearer_challenge: self.bearer_challenge,
-            requests: Mutex::new(Vec::new()),
+            requests: Records::default(),
             backend_errors: Mutex::new(VecDeque::new()),
-        });
-        let router = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
-        let tls = self.tls.then(TlsIdentity::generate).transpose()?;
-        let server = PeerServer::start("git-http", router, tls.as_ref())
+        };
+        let served = Served::start("git-http", self.tls, make_state, handle)
             .context("starting the git server")?;
         let this = GitHttpServer {
-            server,
-            shared,
-            tls,
+            served,
             _root: root,
         };
         for repo in &self.repos {
@@ -325,9 +310,7 @@ impl GitHttpServerBuilder {
 /// repositories.
 #[derive(Debug)]
 pub struct GitHttpServer {
-    server: PeerServer,
-    shared: Arc<Shared>,
-    tls: Option<TlsIdentity>,
+    served: Served<Shared>,
     _root: tempfile::TempDir,
 }
 
@@ -354,17 +337,17 @@ impl GitHttpServer {
 
     /// `http://127.0.0.1:PORT`, or `https://` with TLS (no trailing slash).
     pub fn url(&self) -> String {
-        self.server.base_url()
+        self.served.url()
     }
 
     /// With TLS: the PEM of the CA that signed the server's certificate.
     pub fn ca_pem(&self) -> Option<&str> {
-        self.tls.as_ref().map(TlsIdentity::ca_pem)
+        self.served.ca_pem()
     }
 
     /// The server's address.
     pub fn addr(&self) -> std::net::SocketAddr {
-        self.server.addr()
+        self.served.addr()
     }
 
     /// `http://127.0.0.1:PORT/<name>`, the URL to clone.
@@ -374,7 +357,7 @@ impl GitHttpServer {
 
     /// The folder holding the bare repositories (`GIT_PROJECT_ROOT`).
     pub fn root(&self) -> &Path {
-        &self.shared.root
+        &self.served.state().root
     }
 
     /// Creates a bare repository `name` (e.g. `repo.git` or `team/repo.git`) with one commit
@@ -395,11 +378,11 @@ impl GitHttpServer {
     /// Creates an empty bare repository `name` (HEAD on `main`) with pushing enabled.
     pub fn create_empty_repo(&self, name: &str) -> anyhow::Result<PathBuf> {
         validate_repo_name(name)?;
-        let path = self.shared.root.join(name);
+        let path = self.served.state().root.join(name);
         if path.exists() {
             bail!(
                 "repository {name:?} already exists in {}",
-                self.shared.root.display()
+                self.served.state().root.display()
             );
         }
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
@@ -417,18 +400,18 @@ impl GitHttpServer {
     /// `server.git("repo.git", &["rev-parse", "main"])`.
     pub fn git(&self, name: &str, args: &[&str]) -> anyhow::Result<String> {
         validate_repo_name(name)?;
-        run_git(&self.shared.root.join(name), args, None)
+        run_git(&self.served.state().root.join(name), args, None)
     }
 
     /// Every request seen so far, in arrival order.
     pub fn requests(&self) -> Vec<GitRequest> {
-        lock(&self.shared.requests).clone()
+        self.served.state().requests.all()
     }
 
     /// Counts of 401s and accepted requests, by scheme.
     pub fn auth_counts(&self) -> AuthCounts {
         let mut counts = AuthCounts::default();
-        for request in lock(&self.shared.requests).iter() {
+        for request in self.requests() {
             match request.outcome {
                 AuthOutcome::Missing => {
                     counts.unauthorized += 1;
@@ -453,13 +436,16 @@ impl GitHttpServer {
 
     /// Forgets the recorded requests (e.g. between the clone and the push of one test).
     pub fn clear_requests(&self) {
-        lock(&self.shared.requests).clear();
+        self.served.state().requests.clear();
     }
 
     /// What `git http-backend` wrote on stderr for requests where it said something or
     /// failed (the last 100). Handy in assertion messages.
     pub fn backend_errors(&self) -> Vec<String> {
-        lock(&self.shared.backend_errors).iter().cloned().collect()
+        lock(&self.served.state().backend_errors)
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
@@ -545,8 +531,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             Err(()) => (AuthOutcome::Malformed, None),
             Ok(None) => (AuthOutcome::Refused(AuthScheme::Other), None),
             Ok(Some(auth)) => {
-                let (policy, presented) = (shared.policy.clone(), auth.clone());
-                if validate(move || policy.accepts(&presented)).await {
+                if shared.policy.check.accepts(auth.clone()).await {
                     (AuthOutcome::Accepted(auth.scheme()), Some(auth))
                 } else {
                     (AuthOutcome::Refused(auth.scheme()), Some(auth))
@@ -568,7 +553,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     };
 
     let Some(auth) = auth.filter(|_| outcome.is_accepted()) else {
-        shared.record(record);
+        shared.requests.push(record);
         return unauthorized(shared.bearer_challenge);
     };
 
@@ -580,7 +565,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
     };
     record.status = response.status().as_u16();
-    shared.record(record);
+    shared.requests.push(record);
     response
 }
 

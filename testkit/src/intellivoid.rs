@@ -34,19 +34,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State as AxumState};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::clock::FakeClock;
-use crate::server::{self, Incoming, LoggedRequest, RequestLog, ServerHandle, html_escape, lock};
+use crate::clock::unix_seconds;
+pub use crate::fake::ROUTE_UNMATCHED;
+use crate::fake::{Fake, Service};
+use crate::server::{self, Incoming, html_escape};
 
 /// The API prefix.
 pub const API_PREFIX: &str = "/intellivoid/v1";
@@ -73,8 +71,6 @@ pub const ROUTE_BLOCK: &str = "/__fake/block";
 pub const ROUTE_REVOKE: &str = "/__fake/revoke";
 /// `POST /__fake/account-status?id=&status=`
 pub const ROUTE_ACCOUNT_STATUS: &str = "/__fake/account-status";
-/// Anything else.
-pub const ROUTE_UNMATCHED: &str = "(unmatched)";
 
 /// Longest accepted `User-Agent`.
 pub const MAX_USER_AGENT_LEN: usize = 624;
@@ -439,21 +435,14 @@ impl fmt::Display for ApproveError {
 
 impl std::error::Error for ApproveError {}
 
-/// A running Intellivoid fake; dropping it stops the server.
-pub struct FakeIntellivoid {
-    server: ServerHandle,
-    shared: Arc<Shared>,
-}
+/// A running Intellivoid fake; dropping it stops the server. Its
+/// [`base_url`](Fake::base_url) is `http://127.0.0.1:<port>/intellivoid/v1`; the prompt and
+/// admin routes live at its [`root_url`](Fake::root_url).
+pub type FakeIntellivoid = Fake<IntellivoidState>;
 
-struct Shared {
-    state: Mutex<State>,
-    clock: FakeClock,
-    log: RequestLog,
-    root: String,
-}
-
+/// The Intellivoid fake's state (see [`FakeIntellivoid`]).
 #[derive(Default)]
-struct State {
+pub struct IntellivoidState {
     config: IntellivoidConfig,
     apps: Vec<AppRec>,
     accounts: Vec<AccountRec>,
@@ -522,58 +511,16 @@ impl CoaError {
     }
 }
 
+/// Shows the knobs only: the state holds secrets and tokens.
+impl fmt::Debug for IntellivoidState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntellivoidState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FakeIntellivoid {
-    /// Starts the fake with default knobs. Panics if it cannot start.
-    pub fn start() -> Self {
-        Self::start_with(IntellivoidConfig::default())
-    }
-
-    /// Starts the fake with `config`. Panics if it cannot start.
-    pub fn start_with(config: IntellivoidConfig) -> Self {
-        Self::try_start(config, FakeClock::new())
-            .unwrap_or_else(|e| panic!("cannot start the Intellivoid fake: {e}"))
-    }
-
-    /// Starts the fake with `config` and `clock`.
-    pub fn try_start(config: IntellivoidConfig, clock: FakeClock) -> std::io::Result<Self> {
-        let mut shared_out = None;
-        let server = ServerHandle::start_with(|addr| {
-            let shared = Arc::new(Shared {
-                state: Mutex::new(State {
-                    config,
-                    ..State::default()
-                }),
-                clock,
-                log: RequestLog::default(),
-                root: format!("http://{addr}"),
-            });
-            shared_out = Some(Arc::clone(&shared));
-            Router::new().fallback(handle).with_state(shared)
-        })?;
-        let shared = shared_out.expect("start_with calls the router builder");
-        Ok(Self { server, shared })
-    }
-
-    /// `http://127.0.0.1:<port>/intellivoid/v1` (no trailing slash).
-    pub fn base_url(&self) -> String {
-        format!("{}{API_PREFIX}", self.server.url())
-    }
-
-    /// `http://127.0.0.1:<port>` (the prompt and admin routes live here).
-    pub fn root_url(&self) -> String {
-        self.server.url()
-    }
-
-    /// The clock every expiry check uses.
-    pub fn clock(&self) -> &FakeClock {
-        &self.shared.clock
-    }
-
-    /// Changes knobs at run time.
-    pub fn update_config(&self, change: impl FnOnce(&mut IntellivoidConfig)) {
-        change(&mut lock(&self.shared.state).config);
-    }
-
     /// Registers an application; returns its credentials.
     pub fn add_application(&self, app: IntellivoidApp) -> IntellivoidAppCredentials {
         let credentials = app
@@ -583,7 +530,7 @@ impl FakeIntellivoid {
                 application_id: format!("APP{}", server::random_hex(72)),
                 secret_key: server::random_hex(64),
             });
-        let mut state = lock(&self.shared.state);
+        let mut state = self.state();
         state.apps.retain(|a| a.id != credentials.application_id);
         state.apps.push(AppRec {
             id: credentials.application_id.clone(),
@@ -598,7 +545,7 @@ impl FakeIntellivoid {
 
     /// Sets an application's status; returns whether it was known.
     pub fn set_application_status(&self, application_id: &str, status: AppStatus) -> bool {
-        let mut state = lock(&self.shared.state);
+        let mut state = self.state();
         let Some(app) = state.apps.iter_mut().find(|a| a.id == application_id) else {
             return false;
         };
@@ -611,7 +558,7 @@ impl FakeIntellivoid {
     /// [`FakeIntellivoid::set_prompt_account`] says otherwise.
     pub fn add_account(&self, account: IntellivoidAccount) -> String {
         let id = server::random_hex(80);
-        let mut state = lock(&self.shared.state);
+        let mut state = self.state();
         state.accounts.push(AccountRec {
             id: id.clone(),
             account,
@@ -624,18 +571,18 @@ impl FakeIntellivoid {
 
     /// The account the prompt (and auto-approval) logs in as.
     pub fn set_prompt_account(&self, account_id: &str) {
-        lock(&self.shared.state).prompt_account = Some(account_id.to_owned());
+        self.state().prompt_account = Some(account_id.to_owned());
     }
 
     /// Sets an account's status; returns whether it was known.
     pub fn set_account_status(&self, account_id: &str, status: AccountStatus) -> bool {
-        lock(&self.shared.state).set_account_status(account_id, status)
+        self.state().set_account_status(account_id, status)
     }
 
     /// Deletes an account (its tokens then get error 26); returns whether it
     /// was known.
     pub fn delete_account(&self, account_id: &str) -> bool {
-        let mut state = lock(&self.shared.state);
+        let mut state = self.state();
         let before = state.accounts.len();
         state.accounts.retain(|a| a.id != account_id);
         state.accounts.len() != before
@@ -643,13 +590,13 @@ impl FakeIntellivoid {
 
     /// The most recent request token created by request_authentication.
     pub fn last_request_token(&self) -> Option<String> {
-        lock(&self.shared.state).last_request.clone()
+        self.state().last_request.clone()
     }
 
     /// How often process_authentication reached "awaiting" or "approved"
     /// for this request token.
     pub fn polls(&self, request_token: &str) -> u32 {
-        lock(&self.shared.state)
+        self.state()
             .requests
             .get(request_token)
             .map_or(0, |r| r.polls)
@@ -663,8 +610,8 @@ impl FakeIntellivoid {
         request_token: &str,
         grant: &[Permission],
     ) -> Result<String, ApproveError> {
-        let now = self.shared.clock.unix();
-        let mut state = lock(&self.shared.state);
+        let now = self.clock().unix();
+        let mut state = self.state();
         let account = state
             .prompt_account
             .clone()
@@ -679,36 +626,33 @@ impl FakeIntellivoid {
         account_id: &str,
         grant: &[Permission],
     ) -> Result<String, ApproveError> {
-        let now = self.shared.clock.unix();
-        lock(&self.shared.state).approve(request_token, account_id, grant, now)
+        let now = self.clock().unix();
+        self.state().approve(request_token, account_id, grant, now)
     }
 
     /// The user blocks the request (process_authentication keeps answering
     /// 41, then 34, as the real server does). Returns whether it was known.
     pub fn block(&self, request_token: &str) -> bool {
-        lock(&self.shared.state).block(request_token)
+        self.state().block(request_token)
     }
 
     /// The user revokes the access (accounts/* then answer 29). Returns
     /// whether it was known.
     pub fn revoke(&self, access_token: &str) -> bool {
-        lock(&self.shared.state).revoke(access_token)
+        self.state().revoke(access_token)
     }
 
     /// The access token's current `expires_timestamp`.
     pub fn access_token_expiry(&self, access_token: &str) -> Option<u64> {
-        lock(&self.shared.state)
-            .access
-            .get(access_token)
-            .map(|a| a.expires)
+        self.state().access.get(access_token).map(|a| a.expires)
     }
 
     /// Whether `token` is an access token valid at this service now: known,
     /// not revoked, not expired by the fake clock, its account active and its
     /// application active (what an `accounts/*` call would accept).
     pub fn is_valid_token(&self, token: &str) -> bool {
-        let now = self.shared.clock.unix();
-        let state = lock(&self.shared.state);
+        let now = self.clock().unix();
+        let state = self.state();
         let Some(access) = state.access.get(token) else {
             return false;
         };
@@ -723,46 +667,10 @@ impl FakeIntellivoid {
         !access.revoked && now <= access.expires && account_ok && app_ok
     }
 
-    /// Every request so far.
-    pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.shared.log.all()
-    }
-
-    /// The requests to one route (use the `ROUTE_*` constants).
-    pub fn requests_to(&self, route: &str) -> Vec<LoggedRequest> {
-        self.shared.log.for_route(route)
-    }
-
     /// How many requests reached process_authentication.
     pub fn process_requests(&self) -> usize {
-        self.shared.log.count(ROUTE_PROCESS_AUTHENTICATION)
+        self.log().count(ROUTE_PROCESS_AUTHENTICATION)
     }
-}
-
-impl fmt::Debug for FakeIntellivoid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeIntellivoid")
-            .field("base_url", &self.base_url())
-            .finish_non_exhaustive()
-    }
-}
-
-async fn handle(
-    AxumState(shared): AxumState<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let incoming = match Incoming::read(req, peer).await {
-        Ok(incoming) => incoming,
-        Err(error) => return error.into_response(),
-    };
-    let now = shared.clock.unix();
-    let (route, response) = {
-        let mut state = lock(&shared.state);
-        state.dispatch(&incoming, now, &shared.root)
-    };
-    shared.log.push(incoming.to_log(route, response.status()));
-    response
 }
 
 /// The request's parameters as PHP sees them: the query, overridden by the
@@ -785,8 +693,23 @@ impl Params<'_> {
     }
 }
 
-impl State {
-    fn dispatch(&mut self, req: &Incoming, now: u64, root: &str) -> (&'static str, Response) {
+impl Service for IntellivoidState {
+    type Config = IntellivoidConfig;
+    const TYPE_NAME: &'static str = "FakeIntellivoid";
+    const NAME: &'static str = "Intellivoid";
+    const API_PREFIX: &'static str = API_PREFIX;
+
+    fn config_mut(&mut self) -> &mut IntellivoidConfig {
+        &mut self.config
+    }
+
+    fn dispatch(
+        &mut self,
+        req: &Incoming,
+        now: SystemTime,
+        root: &str,
+    ) -> (&'static str, Response) {
+        let now = unix_seconds(now);
         match req.path.as_str() {
             ROUTE_PROMPT => return (ROUTE_PROMPT, self.prompt(req, now)),
             ROUTE_BLOCK | ROUTE_REVOKE | ROUTE_ACCOUNT_STATUS => return self.admin(req),
@@ -840,7 +763,9 @@ impl State {
         };
         (route, response)
     }
+}
 
+impl IntellivoidState {
     // -- shared checks ---------------------------------------------------------
 
     /// `fetchApplicationAuthentication`: Basic wins for the id, a non-empty

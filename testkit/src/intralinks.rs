@@ -29,19 +29,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State as AxumState};
 use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::clock::{FakeClock, seconds_until};
-use crate::server::{self, Incoming, LoggedRequest, RequestLog, ServerHandle, lock};
+use crate::clock::seconds_until;
+pub use crate::fake::ROUTE_UNMATCHED;
+use crate::fake::{Fake, Service};
+use crate::server::{self, Incoming};
 
 /// `POST /v2/oauth/token`
 pub const ROUTE_TOKEN: &str = "/v2/oauth/token";
@@ -53,8 +51,6 @@ pub const ROUTE_TOKENINFO: &str = "/v2/oauth/tokeninfo";
 pub const ROUTE_REVOKE: &str = "/v2/oauth/revoke";
 /// `GET /v2/workspaces`
 pub const ROUTE_WORKSPACES: &str = "/v2/workspaces";
-/// Any path or method the fake does not serve.
-pub const ROUTE_UNMATCHED: &str = "(unmatched)";
 
 /// The 403 subcode-018 message (concurrent login).
 pub const MESSAGE_018: &str =
@@ -239,19 +235,11 @@ impl Default for IntralinksConfig {
 }
 
 /// A running Intralinks fake; dropping it stops the server.
-pub struct FakeIntralinks {
-    server: ServerHandle,
-    shared: Arc<Shared>,
-}
+pub type FakeIntralinks = Fake<IntralinksState>;
 
-struct Shared {
-    state: Mutex<State>,
-    clock: FakeClock,
-    log: RequestLog,
-}
-
+/// The Intralinks fake's state (see [`FakeIntralinks`]).
 #[derive(Default)]
-struct State {
+pub struct IntralinksState {
     config: IntralinksConfig,
     apps: HashMap<String, IntralinksApp>,
     users: HashMap<String, IntralinksUser>,
@@ -295,66 +283,28 @@ struct AuthCode {
     end_other_sessions: bool,
 }
 
+/// Shows the knobs only: the state holds passwords and tokens.
+impl fmt::Debug for IntralinksState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntralinksState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FakeIntralinks {
-    /// Starts the fake with default knobs. Panics if it cannot start.
-    pub fn start() -> Self {
-        Self::start_with(IntralinksConfig::default())
-    }
-
-    /// Starts the fake with `config`. Panics if it cannot start.
-    pub fn start_with(config: IntralinksConfig) -> Self {
-        Self::try_start(config, FakeClock::new())
-            .unwrap_or_else(|e| panic!("cannot start the Intralinks fake: {e}"))
-    }
-
-    /// Starts the fake with `config` and `clock`.
-    pub fn try_start(config: IntralinksConfig, clock: FakeClock) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                config,
-                ..State::default()
-            }),
-            clock,
-            log: RequestLog::default(),
-        });
-        let router = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
-        let server = ServerHandle::start(router)?;
-        Ok(Self { server, shared })
-    }
-
-    /// `http://127.0.0.1:<port>`; the API paths start with `/v2/`.
-    pub fn base_url(&self) -> String {
-        self.server.url()
-    }
-
-    /// The clock every expiry check uses.
-    pub fn clock(&self) -> &FakeClock {
-        &self.shared.clock
-    }
-
-    /// Changes knobs at run time.
-    pub fn update_config(&self, change: impl FnOnce(&mut IntralinksConfig)) {
-        change(&mut lock(&self.shared.state).config);
-    }
-
     /// Registers (or replaces) an app.
     pub fn add_app(&self, app: IntralinksApp) {
-        lock(&self.shared.state)
-            .apps
-            .insert(app.client_id.clone(), app);
+        self.state().apps.insert(app.client_id.clone(), app);
     }
 
     /// Adds (or replaces) a user.
     pub fn add_user(&self, user: IntralinksUser) {
-        lock(&self.shared.state)
-            .users
-            .insert(user.email.clone(), user);
+        self.state().users.insert(user.email.clone(), user);
     }
 
     fn with_user(&self, email: &str, change: impl FnOnce(&mut IntralinksUser)) {
-        let mut state = lock(&self.shared.state);
+        let mut state = self.state();
         let user = state
             .users
             .get_mut(email)
@@ -387,33 +337,33 @@ impl FakeIntralinks {
     /// The user who "logs in" on `GET /v2/oauth/authorize` when the request
     /// has no `fake_user` parameter. None: the login page is shown.
     pub fn set_authorize_user(&self, email: Option<&str>) {
-        lock(&self.shared.state).authorize_user = email.map(str::to_owned);
+        self.state().authorize_user = email.map(str::to_owned);
     }
 
     /// Issues an authorization code for `email` at `client_id`, as if the
     /// user had logged in through the browser.
     pub fn issue_authorization_code(&self, client_id: &str, email: &str) -> String {
-        let now = self.shared.clock.now();
-        lock(&self.shared.state).new_code(client_id, email, false, now)
+        let now = self.clock().now();
+        self.state().new_code(client_id, email, false, now)
     }
 
     /// Revokes an access or refresh token and its pair (admin action; same
     /// effect as `PUT /v2/oauth/revoke`). Returns whether the token was known.
     pub fn revoke_token(&self, token: &str) -> bool {
-        lock(&self.shared.state).revoke(token)
+        self.state().revoke(token)
     }
 
     /// Ends every live session of `email`, as a login elsewhere with
     /// `endOtherSessions=true` would. Returns how many were ended.
     pub fn end_sessions(&self, email: &str) -> usize {
-        let now = self.shared.clock.now();
-        lock(&self.shared.state).end_sessions_of(email, None, now)
+        let now = self.clock().now();
+        self.state().end_sessions_of(email, None, now)
     }
 
     /// How many live sessions `email` has now.
     pub fn live_sessions(&self, email: &str) -> usize {
-        let now = self.shared.clock.now();
-        let state = lock(&self.shared.state);
+        let now = self.clock().now();
+        let state = self.state();
         state
             .sessions
             .iter()
@@ -424,50 +374,14 @@ impl FakeIntralinks {
     /// Whether `token` is an access token valid at this service now: known,
     /// not expired by the fake clock, not revoked, its session not ended.
     pub fn is_valid_token(&self, token: &str) -> bool {
-        let now = self.shared.clock.now();
-        lock(&self.shared.state).access_check(token, now) == AccessCheck::Valid
-    }
-
-    /// Every request so far.
-    pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.shared.log.all()
-    }
-
-    /// The requests to one route (use the `ROUTE_*` constants).
-    pub fn requests_to(&self, route: &str) -> Vec<LoggedRequest> {
-        self.shared.log.for_route(route)
+        let now = self.clock().now();
+        self.state().access_check(token, now) == AccessCheck::Valid
     }
 
     /// How many requests reached `POST /v2/oauth/token`.
     pub fn token_requests(&self) -> usize {
-        self.shared.log.count(ROUTE_TOKEN)
+        self.log().count(ROUTE_TOKEN)
     }
-}
-
-impl fmt::Debug for FakeIntralinks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeIntralinks")
-            .field("base_url", &self.base_url())
-            .finish_non_exhaustive()
-    }
-}
-
-async fn handle(
-    AxumState(shared): AxumState<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let incoming = match Incoming::read(req, peer).await {
-        Ok(incoming) => incoming,
-        Err(error) => return error.into_response(),
-    };
-    let now = shared.clock.now();
-    let (route, response) = {
-        let mut state = lock(&shared.state);
-        state.dispatch(&incoming, now)
-    };
-    shared.log.push(incoming.to_log(route, response.status()));
-    response
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -479,8 +393,21 @@ enum AccessCheck {
     SessionEnded,
 }
 
-impl State {
-    fn dispatch(&mut self, req: &Incoming, now: SystemTime) -> (&'static str, Response) {
+impl Service for IntralinksState {
+    type Config = IntralinksConfig;
+    const TYPE_NAME: &'static str = "FakeIntralinks";
+    const NAME: &'static str = "Intralinks";
+
+    fn config_mut(&mut self) -> &mut IntralinksConfig {
+        &mut self.config
+    }
+
+    fn dispatch(
+        &mut self,
+        req: &Incoming,
+        now: SystemTime,
+        _root: &str,
+    ) -> (&'static str, Response) {
         let method = &req.method;
         match req.path.as_str() {
             ROUTE_TOKEN if method == Method::POST => (ROUTE_TOKEN, self.token(req, now)),
@@ -495,7 +422,9 @@ impl State {
             _ => (ROUTE_UNMATCHED, not_found_html()),
         }
     }
+}
 
+impl IntralinksState {
     // -- POST /v2/oauth/token ------------------------------------------------
 
     fn token(&mut self, req: &Incoming, now: SystemTime) -> Response {

@@ -30,17 +30,16 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{Method, StatusCode, header};
+use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::bins::write_file;
-use crate::peer_server::{PeerServer, TlsIdentity, lock, validate};
+use crate::server::{Records, Served, TokenPolicy, json_with_type};
 
 /// The `apiVersion` of exec credential plugins this module writes by default.
 pub const EXEC_API_VERSION: &str = "client.authentication.k8s.io/v1";
@@ -52,33 +51,8 @@ const CREATED: &str = "2026-01-01T00:00:00Z";
 const DISCOVERY_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 const TABLE_V1: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
-/// Which bearer tokens the server accepts.
-#[derive(Clone)]
-pub struct KubeAuthPolicy {
-    check: Arc<dyn Fn(&str) -> bool + Send + Sync>,
-}
-
-impl fmt::Debug for KubeAuthPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KubeAuthPolicy(..)")
-    }
-}
-
-impl KubeAuthPolicy {
-    /// Accepts exactly `Bearer <token>`.
-    pub fn token(token: impl Into<String>) -> Self {
-        let token = token.into();
-        Self::validator(move |seen| seen == token)
-    }
-
-    /// Accepts the bearer tokens `check` accepts (called once per request, on tokio's
-    /// blocking pool, so it may block; a panic counts as a refusal).
-    pub fn validator(check: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
-        Self {
-            check: Arc::new(check),
-        }
-    }
-}
+/// Which bearer tokens the server accepts: the policy sees what follows `Bearer `.
+pub type KubeAuthPolicy = TokenPolicy;
 
 /// The server's decision about one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,11 +234,11 @@ impl ExecConfig {
 
 #[derive(Debug)]
 struct Shared {
-    base_url: OnceLock<String>,
+    base_url: String,
     policy: KubeAuthPolicy,
     aggregated_discovery: bool,
     pods: Vec<(String, String)>,
-    requests: Mutex<Vec<KubeRequest>>,
+    requests: Records<KubeRequest>,
 }
 
 /// Builder for a [`KubeApi`].
@@ -303,34 +277,23 @@ impl KubeApiBuilder {
 
     /// Starts serving.
     pub fn start(self) -> anyhow::Result<KubeApi> {
-        let shared = Arc::new(Shared {
-            base_url: OnceLock::new(),
+        let make_state = |base_url| Shared {
+            base_url,
             policy: self.policy,
             aggregated_discovery: self.aggregated_discovery,
             pods: self.pods,
-            requests: Mutex::new(Vec::new()),
-        });
-        let router = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
-        let tls = self.tls.then(TlsIdentity::generate).transpose()?;
-        let server = PeerServer::start("kube-api", router, tls.as_ref())
+            requests: Records::default(),
+        };
+        let served = Served::start("kube-api", self.tls, make_state, handle)
             .context("starting the kube API stub")?;
-        let _ = shared.base_url.set(server.base_url());
-        Ok(KubeApi {
-            server,
-            shared,
-            tls,
-        })
+        Ok(KubeApi { served })
     }
 }
 
 /// A Kubernetes API stub on `https://127.0.0.1:PORT`. Stops when dropped.
 #[derive(Debug)]
 pub struct KubeApi {
-    server: PeerServer,
-    shared: Arc<Shared>,
-    tls: Option<TlsIdentity>,
+    served: Served<Shared>,
 }
 
 impl KubeApi {
@@ -355,18 +318,19 @@ impl KubeApi {
     /// `https://127.0.0.1:PORT` (`http://` without TLS; no trailing slash), the cluster's
     /// `server`.
     pub fn url(&self) -> String {
-        self.server.base_url()
+        self.served.url()
     }
 
     /// With TLS: the PEM of the CA that signed the server's certificate (also in the
     /// kubeconfig's `certificate-authority-data`).
     pub fn ca_pem(&self) -> Option<&str> {
-        self.tls.as_ref().map(TlsIdentity::ca_pem)
+        self.served.ca_pem()
     }
 
     /// The names of the pods served in `namespace`.
     pub fn pod_names(&self, namespace: &str) -> Vec<String> {
-        self.shared
+        self.served
+            .state()
             .pods
             .iter()
             .filter(|(ns, _)| ns == namespace)
@@ -410,13 +374,13 @@ impl KubeApi {
 
     /// Every request seen so far, in arrival order.
     pub fn requests(&self) -> Vec<KubeRequest> {
-        lock(&self.shared.requests).clone()
+        self.served.state().requests.all()
     }
 
     /// How many requests were authenticated and refused.
     pub fn counts(&self) -> KubeCounts {
         let mut counts = KubeCounts::default();
-        for request in lock(&self.shared.requests).iter() {
+        for request in self.requests() {
             match request.outcome {
                 KubeOutcome::Authenticated => counts.authenticated += 1,
                 KubeOutcome::Missing => {
@@ -431,7 +395,7 @@ impl KubeApi {
 
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
-        lock(&self.shared.requests).clear();
+        self.served.state().requests.clear();
     }
 }
 
@@ -452,9 +416,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 Some((scheme, token))
                     if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
                 {
-                    let (check, token) =
-                        (Arc::clone(&shared.policy.check), token.trim().to_owned());
-                    if validate(move || check(&token)).await {
+                    if shared.policy.accepts(token.trim()).await {
                         KubeOutcome::Authenticated
                     } else {
                         KubeOutcome::Refused
@@ -470,7 +432,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     } else {
         status_response(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized")
     };
-    lock(&shared.requests).push(KubeRequest {
+    shared.requests.push(KubeRequest {
         method: method.as_str().to_owned(),
         path,
         query,
@@ -492,15 +454,7 @@ fn status_response(code: StatusCode, reason: &str, message: &str) -> Response {
         "reason": reason,
         "code": code.as_u16(),
     });
-    json_response(code, "application/json", &body)
-}
-
-fn json_response(code: StatusCode, content_type: &'static str, body: &Value) -> Response {
-    let mut response = (code, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+    json_with_type(code, "application/json", &body)
 }
 
 /// True when one of the media ranges in `accept` has all the given parameters (in any order),
@@ -540,7 +494,7 @@ fn route(shared: &Shared, method: &Method, path: &str, accept: &str) -> Response
         accept,
         &[("as", "Table"), ("g", "meta.k8s.io"), ("v", "v1")],
     );
-    let ok = |body: Value| json_response(StatusCode::OK, "application/json", &body);
+    let ok = |body: Value| json_with_type(StatusCode::OK, "application/json", &body);
     match path.trim_end_matches('/') {
         "/version" => ok(json!({
             "major": "1",
@@ -553,7 +507,7 @@ fn route(shared: &Shared, method: &Method, path: &str, accept: &str) -> Response
             "compiler": "gc",
             "platform": "linux/amd64",
         })),
-        "/api" if aggregated => json_response(
+        "/api" if aggregated => json_with_type(
             StatusCode::OK,
             DISCOVERY_V2,
             &json!({
@@ -575,10 +529,10 @@ fn route(shared: &Shared, method: &Method, path: &str, accept: &str) -> Response
             "versions": ["v1"],
             "serverAddressByClientCIDRs": [{
                 "clientCIDR": "0.0.0.0/0",
-                "serverAddress": shared.base_url.get().map_or("", |u| u.trim_start_matches("http://")),
+                "serverAddress": shared.base_url.trim_start_matches("http://"),
             }],
         })),
-        "/apis" if aggregated => json_response(
+        "/apis" if aggregated => json_with_type(
             StatusCode::OK,
             DISCOVERY_V2,
             &json!({
@@ -694,7 +648,7 @@ fn pods_response(
                 })
             })
             .collect();
-        return json_response(
+        return json_with_type(
             StatusCode::OK,
             TABLE_V1,
             &json!({
@@ -717,10 +671,10 @@ fn pods_response(
         let mut object = pod_json(ns, pod);
         object["kind"] = json!("Pod");
         object["apiVersion"] = json!("v1");
-        return json_response(StatusCode::OK, "application/json", &object);
+        return json_with_type(StatusCode::OK, "application/json", &object);
     }
     let items: Vec<Value> = pods.iter().map(|(ns, pod)| pod_json(ns, pod)).collect();
-    json_response(
+    json_with_type(
         StatusCode::OK,
         "application/json",
         &json!({ "kind": "PodList", "apiVersion": "v1", "metadata": { "resourceVersion": "1" }, "items": items }),

@@ -1,9 +1,10 @@
-//! Shared plumbing for the fake servers.
+//! Shared plumbing for every fake server: the provider fakes (Intralinks, Clinked,
+//! Intellivoid) and the fake peers (git over HTTP, a cargo registry, a Kubernetes API).
 //!
 //! * [`ServerHandle`] runs an axum [`Router`] on `127.0.0.1` with an ephemeral
-//!   port, in a background thread with its own single-threaded tokio runtime,
-//!   so synchronous tests can use it. Dropping the handle stops the server and
-//!   joins the thread.
+//!   port, over plain HTTP or (for the peers) HTTPS with a throw-away CA, in a
+//!   background thread with its own tokio runtime, so synchronous tests can use
+//!   it. Dropping the handle stops the server and joins the thread.
 //! * [`Incoming`] is one request read completely: query pairs, form pairs
 //!   (`application/x-www-form-urlencoded` or `multipart/form-data`), a JSON
 //!   body, headers and the peer address. Each fake decides which source wins.
@@ -12,7 +13,10 @@
 //!   were present) for assertions. Parameter values are kept for assertions
 //!   but `Debug` prints `REDACTED` for every parameter that is not on a short
 //!   list of public names, and the `Authorization` header is reduced to its
-//!   scheme, so a printed log never shows a secret.
+//!   scheme, so a printed log never shows a secret. [`Records`] is the same
+//!   append-only list for the peers' own record types.
+//! * [`TokenPolicy`]: which tokens a peer accepts, checked off the server's
+//!   async threads (a check may block, e.g. ask a fake provider over HTTP).
 //! * Small helpers: random hex tokens, UUIDs, JSON responses.
 //!
 //! ```no_run
@@ -26,6 +30,9 @@
 //! drop(server); // stops it
 //! ```
 
+mod tls;
+
+use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -38,15 +45,21 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::connect_info::Connected;
 use axum::extract::{FromRequest, Multipart, Request};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::serve::{IncomingStream, Listener, ListenerExt as _};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-/// How long a stopping server waits for requests still in flight before it
-/// drops them.
+pub(crate) use tls::TlsIdentity;
+
+/// How long a stopping server waits for requests still in flight (and, after that, for
+/// blocking work such as a credential check) before it drops them. Only matters when a test
+/// drops a server mid-request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Largest request body a fake reads; larger ones get 413.
@@ -55,12 +68,13 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// A running server; dropping it stops the server.
 pub struct ServerHandle {
     addr: SocketAddr,
+    tls: bool,
     stop: Option<watch::Sender<bool>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl ServerHandle {
-    /// Serves `router` on `127.0.0.1:<ephemeral port>`.
+    /// Serves `router` on `127.0.0.1:<ephemeral port>` over plain HTTP.
     ///
     /// Handlers can extract `ConnectInfo<SocketAddr>` (the peer address).
     pub fn start(router: Router) -> io::Result<Self> {
@@ -70,30 +84,60 @@ impl ServerHandle {
     /// Like [`ServerHandle::start`], for routers that need to know their own
     /// address (to build absolute URLs): `make_router` receives it.
     pub fn start_with(make_router: impl FnOnce(SocketAddr) -> Router) -> io::Result<Self> {
+        Self::start_named("server", None, make_router)
+    }
+
+    /// Binds `127.0.0.1:0` synchronously (so a bind error reaches the caller), then serves
+    /// the router on a thread named `testkit-<name>`, over TLS when `tls` is given. Every
+    /// accepted socket gets `TCP_NODELAY`: without it, a response written in several pieces
+    /// (headers, then a streamed body) waits for the client's delayed ACK, about 40 ms.
+    pub(crate) fn start_named(
+        name: &str,
+        tls: Option<&TlsIdentity>,
+        make_router: impl FnOnce(SocketAddr) -> Router,
+    ) -> io::Result<Self> {
         let std_listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let router = make_router(addr);
+        let tls_config = tls.map(TlsIdentity::config);
 
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("testkit-{name}-rt"))
             .enable_all()
             .build()?;
         let listener = {
             let _entered = runtime.enter();
-            tokio::net::TcpListener::from_std(std_listener)?
+            let tcp = tokio::net::TcpListener::from_std(std_listener)?;
+            match tls_config {
+                Some(config) => Bound::Tls(tls::TlsListener::spawn(tcp, config)?),
+                None => Bound::Plain(tcp),
+            }
         };
         let (stop_tx, stop_rx) = watch::channel(false);
 
         let thread = thread::Builder::new()
-            .name(format!("fake-server-{}", addr.port()))
+            .name(format!("testkit-{name}"))
             .spawn(move || {
-                runtime.block_on(serve(listener, router, stop_rx));
-                // Dropping the runtime here cancels any connection task that
-                // outlived the grace period.
+                match listener {
+                    Bound::Tls(tls) => runtime.block_on(serve(tls.tap_io(|_| {}), router, stop_rx)),
+                    Bound::Plain(tcp) => runtime.block_on(serve(
+                        tcp.tap_io(|tcp| {
+                            let _ = tcp.set_nodelay(true);
+                        }),
+                        router,
+                        stop_rx,
+                    )),
+                }
+                // Cancels the connection tasks that outlived the grace period (child
+                // processes spawned with kill_on_drop die with them).
+                runtime.shutdown_timeout(SHUTDOWN_GRACE);
             })?;
 
         Ok(Self {
             addr,
+            tls: tls.is_some(),
             stop: Some(stop_tx),
             thread: Some(thread),
         })
@@ -104,13 +148,31 @@ impl ServerHandle {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>` (no trailing slash).
+    /// `http://127.0.0.1:<port>`, or `https://` with TLS (no trailing slash).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        base_url(self.addr, self.tls)
     }
 }
 
-async fn serve(listener: tokio::net::TcpListener, router: Router, stop: watch::Receiver<bool>) {
+/// A bound listener, before serving.
+enum Bound {
+    Plain(tokio::net::TcpListener),
+    Tls(tls::TlsListener),
+}
+
+/// `http://<addr>` or `https://<addr>`.
+fn base_url(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
+}
+
+/// Serves until `stop` turns true, then lets requests in flight finish for
+/// [`SHUTDOWN_GRACE`].
+async fn serve<L>(listener: L, router: Router, stop: watch::Receiver<bool>)
+where
+    L: Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: Connected<IncomingStream<'a, L>>,
+{
     let mut graceful = stop.clone();
     let mut hard = stop;
     let server = axum::serve(
@@ -149,6 +211,73 @@ impl fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerHandle")
             .field("addr", &self.addr)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A fake's server and state
+// ---------------------------------------------------------------------------
+
+/// A server whose handler shares `state` (behind an `Arc`) with the test: what every fake
+/// is made of. With TLS it also keeps the CA its certificate was signed with.
+pub(crate) struct Served<S> {
+    server: ServerHandle,
+    tls: Option<TlsIdentity>,
+    state: Arc<S>,
+}
+
+impl<S: Send + Sync + 'static> Served<S> {
+    /// Starts `handler` as the fallback of a router with state `make_state(base_url)`, on a
+    /// thread named `testkit-<name>`; `tls` serves HTTPS with a fresh CA.
+    pub(crate) fn start<H, T>(
+        name: &str,
+        tls: bool,
+        make_state: impl FnOnce(String) -> S,
+        handler: H,
+    ) -> io::Result<Self>
+    where
+        H: Handler<T, Arc<S>>,
+        T: 'static,
+    {
+        let tls = tls.then(TlsIdentity::generate).transpose()?;
+        let mut state_out = None;
+        let server = ServerHandle::start_named(name, tls.as_ref(), |addr| {
+            let state = Arc::new(make_state(base_url(addr, tls.is_some())));
+            state_out = Some(Arc::clone(&state));
+            Router::new().fallback(handler).with_state(state)
+        })?;
+        let state =
+            state_out.ok_or_else(|| io::Error::other("the router builder was not called"))?;
+        Ok(Self { server, tls, state })
+    }
+
+    /// `http://127.0.0.1:PORT`, or `https://` with TLS (no trailing slash).
+    pub(crate) fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// The server's address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// With TLS: the PEM of the CA that signed the server's certificate.
+    pub(crate) fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(TlsIdentity::ca_pem)
+    }
+
+    /// The state the handler sees.
+    pub(crate) fn state(&self) -> &S {
+        &self.state
+    }
+}
+
+impl<S> fmt::Debug for Served<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Served")
+            .field("url", &self.server.url())
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +286,120 @@ impl fmt::Debug for ServerHandle {
 /// a panicking test thread so that later assertions still report clearly.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// ---------------------------------------------------------------------------
+// Credential checks
+// ---------------------------------------------------------------------------
+
+/// A test's credential check. It runs on tokio's blocking pool: a check may block (for
+/// example, ask a fake provider over blocking HTTP) without stalling the server. A check
+/// that panics counts as a refusal.
+pub(crate) struct Validator<T: ?Sized>(Arc<dyn Fn(&T) -> bool + Send + Sync>);
+
+impl<T: ?Sized> Clone for Validator<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T: ?Sized + ToOwned + 'static> Validator<T>
+where
+    T::Owned: Send + 'static,
+{
+    pub(crate) fn new(check: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(check))
+    }
+
+    /// Whether the check accepts `value`.
+    pub(crate) async fn accepts(&self, value: T::Owned) -> bool {
+        let check = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || check(value.borrow()))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+/// Which tokens a fake peer (the cargo registry, the kube API) accepts: a check of the
+/// token as the client sent it (cargo: the whole `Authorization` value; kube: what follows
+/// `Bearer `). `Debug` shows nothing of it.
+#[derive(Clone)]
+pub struct TokenPolicy {
+    check: Validator<str>,
+}
+
+impl fmt::Debug for TokenPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenPolicy(..)")
+    }
+}
+
+impl TokenPolicy {
+    /// Accepts exactly this token.
+    pub fn token(token: impl Into<String>) -> Self {
+        let token = token.into();
+        Self::validator(move |seen| seen == token)
+    }
+
+    /// Accepts whatever `check` accepts (called once per request, on tokio's blocking pool,
+    /// so it may block; a panic counts as a refusal).
+    pub fn validator(check: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        Self {
+            check: Validator::new(check),
+        }
+    }
+
+    pub(crate) async fn accepts(&self, token: &str) -> bool {
+        self.check.accepts(token.to_owned()).await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Records
+// ---------------------------------------------------------------------------
+
+/// A shared, append-only list of what a fake saw, for assertions.
+#[derive(Debug)]
+pub struct Records<T> {
+    entries: Arc<Mutex<Vec<T>>>,
+}
+
+impl<T> Default for Records<T> {
+    fn default() -> Self {
+        Self {
+            entries: Arc::default(),
+        }
+    }
+}
+
+impl<T> Clone for Records<T> {
+    fn clone(&self) -> Self {
+        Self {
+            entries: Arc::clone(&self.entries),
+        }
+    }
+}
+
+impl<T: Clone> Records<T> {
+    /// Appends one entry.
+    pub fn push(&self, entry: T) {
+        lock(&self.entries).push(entry);
+    }
+
+    /// Every entry so far, oldest first.
+    pub fn all(&self) -> Vec<T> {
+        lock(&self.entries).clone()
+    }
+
+    /// How many entries satisfy `test`.
+    pub fn count_where(&self, test: impl Fn(&T) -> bool) -> usize {
+        lock(&self.entries).iter().filter(|e| test(e)).count()
+    }
+
+    /// Forgets every entry.
+    pub fn clear(&self) {
+        lock(&self.entries).clear();
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -599,23 +842,10 @@ impl LoggedRequest {
     }
 }
 
-/// A shared, append-only list of [`LoggedRequest`]s.
-#[derive(Clone, Debug, Default)]
-pub struct RequestLog {
-    entries: Arc<Mutex<Vec<LoggedRequest>>>,
-}
+/// The provider fakes' request log.
+pub type RequestLog = Records<LoggedRequest>;
 
-impl RequestLog {
-    /// Appends one entry.
-    pub fn push(&self, entry: LoggedRequest) {
-        lock(&self.entries).push(entry);
-    }
-
-    /// Every request so far, oldest first.
-    pub fn all(&self) -> Vec<LoggedRequest> {
-        lock(&self.entries).clone()
-    }
-
+impl Records<LoggedRequest> {
     /// The requests that matched `route`, oldest first.
     pub fn for_route(&self, route: &str) -> Vec<LoggedRequest> {
         lock(&self.entries)
@@ -627,10 +857,7 @@ impl RequestLog {
 
     /// How many requests matched `route`.
     pub fn count(&self, route: &str) -> usize {
-        lock(&self.entries)
-            .iter()
-            .filter(|e| e.route == route)
-            .count()
+        self.count_where(|e| e.route == route)
     }
 }
 
@@ -770,27 +997,79 @@ mod tests {
     #[test]
     fn server_starts_answers_and_stops_on_drop() {
         use axum::routing::get;
-        let server =
-            ServerHandle::start(Router::new().route("/", get(|| async { "ok" }))).expect("start");
+        let server = ServerHandle::start(Router::new().route("/ping", get(|| async { "pong" })))
+            .expect("start");
         let addr = server.addr();
-        assert!(server.url().starts_with("http://127.0.0.1:"));
-        let reply = raw_get(addr);
+        assert!(addr.ip().is_loopback());
+        assert_ne!(addr.port(), 0);
+        assert_eq!(server.url(), format!("http://127.0.0.1:{}", addr.port()));
+        let reply = raw_get(addr, "/ping").expect("an answer");
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(reply.ends_with("pong"), "{reply}");
         drop(server);
-        assert!(
-            std::net::TcpStream::connect(addr).is_err(),
-            "still listening"
-        );
+        assert_stopped(addr);
     }
 
-    fn raw_get(addr: SocketAddr) -> String {
+    #[test]
+    fn drop_does_not_wait_for_idle_keep_alive_connections() {
+        use axum::routing::get;
         use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .expect("write");
+        let server = ServerHandle::start(Router::new().route("/ping", get(|| async { "pong" })))
+            .expect("start");
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        write!(stream, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = [0u8; 256];
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0);
+        // The connection stays open (keep-alive); dropping the server must still return.
+        drop(server);
+    }
+
+    #[test]
+    fn tls_servers_say_https_and_hand_out_their_ca() {
+        let state = Served::start(
+            "tls-test",
+            true,
+            |url| url,
+            |axum::extract::State(url): axum::extract::State<Arc<String>>| async move {
+                url.to_string()
+            },
+        )
+        .unwrap();
+        assert!(
+            state.url().starts_with("https://127.0.0.1:"),
+            "{}",
+            state.url()
+        );
+        assert_eq!(state.state().as_str(), state.url());
+        let pem = state.ca_pem().expect("a CA");
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    }
+
+    /// A plain `GET` over a fresh connection.
+    fn raw_get(addr: SocketAddr, path: &str) -> io::Result<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
         let mut out = String::new();
-        stream.read_to_string(&mut out).expect("read");
-        out
+        stream.read_to_string(&mut out)?;
+        Ok(out)
+    }
+
+    /// Nothing listens on `addr` any more. A process that another test spawns at the same
+    /// moment briefly holds a copy of every open socket (between its fork and its exec), so
+    /// a connection may still succeed for a moment: the check polls until it is refused.
+    fn assert_stopped(addr: SocketAddr) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server still listening after drop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -1,34 +1,27 @@
 //! The Clinked fake against `research/providers.md` §2.5, through a real
 //! HTTP client.
 
-use std::sync::OnceLock;
+mod support;
+
 use std::time::Duration;
 
 use keyhelm_testkit::clinked::{
     self as cl, ClinkedAppCredentials, ClinkedConfig, ClinkedUser, FakeClinked, RateLimit,
     TwoFactor,
 };
-use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{Value, json};
+use support::{Reply, bare_client, client, send};
 
 const USER: &str = "jack";
 const PASSWORD: &str = "Aez1Ahr8Ji";
 
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+/// Clinked's OAuth2 error body.
+trait OAuthError {
+    /// (HTTP status, `error`, `error_description`).
+    fn error(&self) -> (u16, String, String);
 }
 
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("ASCII"))
-    }
-
+impl OAuthError for Reply {
     fn error(&self) -> (u16, String, String) {
         let body = self.json();
         (
@@ -40,34 +33,6 @@ impl Reply {
                 .to_owned(),
         )
     }
-}
-
-fn send(request: RequestBuilder) -> Reply {
-    let response = request.send().expect("request reaches the fake");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.text().expect("body");
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// One client per test binary: building one (TLS setup, runtime thread)
-/// costs far more than a request to the fake. No pooled connections, so a
-/// connection to a stopped fake is never reused for a new fake on the same port.
-fn client() -> Client {
-    static CLIENT: OnceLock<Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            Client::builder()
-                .pool_max_idle_per_host(0)
-                .user_agent("keyhelm-tests")
-                .build()
-                .expect("client")
-        })
-        .clone()
 }
 
 fn fake() -> FakeClinked {
@@ -833,11 +798,9 @@ fn unknown_paths_and_methods_get_spring_boot_errors() {
 #[test]
 fn requests_without_a_user_agent_are_served_and_counted() {
     let fake = fake();
-    let bare = Client::builder()
-        .build()
-        .expect("client without user agent");
     let reply = send(
-        bare.get(format!("{}/oauth/token", fake.base_url()))
+        bare_client()
+            .get(format!("{}/oauth/token", fake.base_url()))
             .query(&[
                 ("client_id", "clinked-mobile"),
                 ("grant_type", "password"),

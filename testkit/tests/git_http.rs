@@ -1,6 +1,8 @@
 //! GitHttpServer against the real git client, with plain credential-helper scripts (no
 //! keyhelm involved).
 
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,18 +20,23 @@ fn git_env(helper: Option<&str>) -> IsolatedEnv {
     env
 }
 
+/// `git -C DIR ARGS`, which must succeed.
+fn git_in(env: &IsolatedEnv, dir: &Path, args: &[&str]) -> Output {
+    run(env.command("git").arg("-C").arg(dir).args(args)).unwrap()
+}
+
+/// `git clone URL DEST`, which must succeed.
+fn git_clone(env: &IsolatedEnv, url: &str, dest: &Path) {
+    run(env.command("git").arg("clone").arg(url).arg(dest)).unwrap();
+}
+
 #[test]
 fn clone_and_push_with_basic_credentials_from_a_helper() {
     let server = GitHttpServer::with_repo("repo.git", GitAuthPolicy::basic("u", "p")).unwrap();
     let env = git_env(Some(HELPER_OK));
     let clone = env.work_dir().join("clone");
 
-    run(env
-        .command("git")
-        .arg("clone")
-        .arg(server.repo_url("repo.git"))
-        .arg(&clone))
-    .unwrap();
+    git_clone(&env, &server.repo_url("repo.git"), &clone);
     let readme = std::fs::read_to_string(clone.join("README")).unwrap();
     assert_eq!(readme, "hello from keyhelm-testkit\n");
 
@@ -61,30 +68,10 @@ fn clone_and_push_with_basic_credentials_from_a_helper() {
     // Push a new commit back.
     server.clear_requests();
     std::fs::write(clone.join("file.txt"), "pushed\n").unwrap();
-    run(env
-        .command("git")
-        .arg("-C")
-        .arg(&clone)
-        .args(["add", "file.txt"]))
-    .unwrap();
-    run(env
-        .command("git")
-        .arg("-C")
-        .arg(&clone)
-        .args(["commit", "-q", "-m", "second"]))
-    .unwrap();
-    run(env
-        .command("git")
-        .arg("-C")
-        .arg(&clone)
-        .args(["push", "origin", "main"]))
-    .unwrap();
-    let local = run(env
-        .command("git")
-        .arg("-C")
-        .arg(&clone)
-        .args(["rev-parse", "HEAD"]))
-    .unwrap();
+    git_in(&env, &clone, &["add", "file.txt"]);
+    git_in(&env, &clone, &["commit", "-q", "-m", "second"]);
+    git_in(&env, &clone, &["push", "origin", "main"]);
+    let local = git_in(&env, &clone, &["rev-parse", "HEAD"]);
     let remote = server.git("repo.git", &["rev-parse", "main"]).unwrap();
     assert_eq!(String::from_utf8_lossy(&local.stdout).trim(), remote);
     assert!(
@@ -293,12 +280,7 @@ fn clone_over_https_trusting_the_test_ca() {
 
     env.trust_ca(server.ca_pem().unwrap()).unwrap();
     let clone = env.work_dir().join("clone");
-    run(env
-        .command("git")
-        .arg("clone")
-        .arg(server.repo_url("repo.git"))
-        .arg(&clone))
-    .unwrap();
+    git_clone(&env, &server.repo_url("repo.git"), &clone);
     assert!(clone.join("README").exists());
     assert!(server.auth_counts().basic >= 1);
 }
@@ -310,12 +292,7 @@ fn large_push_and_fetch_stream_through_the_backend() {
     let server = GitHttpServer::with_repo("big.git", GitAuthPolicy::basic("u", "p")).unwrap();
     let env = git_env(Some(HELPER_OK));
     let clone = env.work_dir().join("clone");
-    run(env
-        .command("git")
-        .arg("clone")
-        .arg(server.repo_url("big.git"))
-        .arg(&clone))
-    .unwrap();
+    git_clone(&env, &server.repo_url("big.git"), &clone);
     // 4 MiB that do not compress (a xorshift stream).
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let data: Vec<u8> = (0..4 * 1024 * 1024 / 8)
@@ -327,32 +304,12 @@ fn large_push_and_fetch_stream_through_the_backend() {
         })
         .collect();
     std::fs::write(clone.join("blob.bin"), &data).unwrap();
-    run(env
-        .command("git")
-        .arg("-C")
-        .arg(&clone)
-        .args(["add", "blob.bin"]))
-    .unwrap();
-    run(env
-        .command("git")
-        .arg("-C")
-        .arg(&clone)
-        .args(["commit", "-q", "-m", "big"]))
-    .unwrap();
-    run(env
-        .command("git")
-        .arg("-C")
-        .arg(&clone)
-        .args(["push", "origin", "main"]))
-    .unwrap();
+    git_in(&env, &clone, &["add", "blob.bin"]);
+    git_in(&env, &clone, &["commit", "-q", "-m", "big"]);
+    git_in(&env, &clone, &["push", "origin", "main"]);
 
     let second = env.work_dir().join("second");
-    run(env
-        .command("git")
-        .arg("clone")
-        .arg(server.repo_url("big.git"))
-        .arg(&second))
-    .unwrap();
+    git_clone(&env, &server.repo_url("big.git"), &second);
     assert_eq!(std::fs::read(second.join("blob.bin")).unwrap(), data);
     assert!(
         server.backend_errors().is_empty(),

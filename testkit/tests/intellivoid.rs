@@ -1,7 +1,8 @@
 //! The Intellivoid COA fake against `research/providers.md` §3 (the fake
 //! spec in §3.8 and the check orders in §3.2), through a real HTTP client.
 
-use std::sync::OnceLock;
+mod support;
+
 use std::time::Duration;
 
 use keyhelm_testkit::intellivoid::{
@@ -9,28 +10,18 @@ use keyhelm_testkit::intellivoid::{
     IntellivoidAccount, IntellivoidApp, IntellivoidAppCredentials, IntellivoidConfig, Permission,
 };
 use keyhelm_testkit::server::AuthScheme;
-use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
+use support::{Reply, bare_client, client, send};
 
-const UA: &str = "keyhelm-tests/1.0";
-
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+/// COA's answer envelope.
+trait CoaReply {
+    /// (HTTP status, error_code) of a COA error, checking the envelope.
+    fn coa(&self) -> (u16, i64);
+    /// The `results` of a success, checking the envelope.
+    fn results(&self) -> Value;
 }
 
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().expect("ASCII"))
-    }
-
-    /// (HTTP status, error_code) of a COA error, checking the envelope.
+impl CoaReply for Reply {
     fn coa(&self) -> (u16, i64) {
         let body = self.json();
         assert_eq!(body["success"], false, "{body}");
@@ -52,52 +43,6 @@ impl Reply {
         assert_eq!(body["response_code"], 200);
         body["results"].clone()
     }
-}
-
-fn send(request: RequestBuilder) -> Reply {
-    let response = request.send().expect("request reaches the fake");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.text().expect("body");
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// A client that sends no User-Agent unless a request adds one.
-/// One client per test binary: building one (TLS setup, runtime thread)
-/// costs far more than a request to the fake. No pooled connections, so a
-/// connection to a stopped fake is never reused for a new fake on the same port.
-fn bare_client() -> Client {
-    static CLIENT: OnceLock<Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            Client::builder()
-                .pool_max_idle_per_host(0)
-                .redirect(Policy::none())
-                .build()
-                .expect("client")
-        })
-        .clone()
-}
-
-/// One client per test binary: building one (TLS setup, runtime thread)
-/// costs far more than a request to the fake. No pooled connections, so a
-/// connection to a stopped fake is never reused for a new fake on the same port.
-fn client() -> Client {
-    static CLIENT: OnceLock<Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            Client::builder()
-                .pool_max_idle_per_host(0)
-                .user_agent(UA)
-                .redirect(Policy::none())
-                .build()
-                .expect("client")
-        })
-        .clone()
 }
 
 struct Setup {

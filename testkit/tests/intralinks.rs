@@ -1,71 +1,21 @@
 //! The Intralinks fake against `research/providers.md` §1.8, through a real
 //! HTTP client.
 
-use std::sync::OnceLock;
+mod support;
+
 use std::time::Duration;
 
 use keyhelm_testkit::intralinks::{
     self as il, FakeIntralinks, Grant, IntralinksApp, IntralinksUser, MESSAGE_017, MESSAGE_018,
 };
 use keyhelm_testkit::server::AuthScheme;
-use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
+use support::{Reply, client, send};
 
 const KEY: &str = "consumer-key";
 const SECRET: &str = "consumer-secret";
 const EMAIL: &str = "joe@example.com";
 const PASSWORD: &str = "correct horse";
-
-struct Reply {
-    status: u16,
-    content_type: String,
-    location: Option<String>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-fn send(request: RequestBuilder) -> Reply {
-    let response = request.send().expect("request reaches the fake");
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .map(|v| v.to_str().expect("ASCII header").to_owned())
-    };
-    let content_type = header("content-type").unwrap_or_default();
-    let location = header("location");
-    let status = response.status().as_u16();
-    let body = response.text().expect("body");
-    Reply {
-        status,
-        content_type,
-        location,
-        body,
-    }
-}
-
-/// One client per test binary: building one (TLS setup, runtime thread)
-/// costs far more than a request to the fake. No pooled connections, so a
-/// connection to a stopped fake is never reused for a new fake on the same port.
-fn client() -> Client {
-    static CLIENT: OnceLock<Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            Client::builder()
-                .pool_max_idle_per_host(0)
-                .user_agent("keyhelm-tests")
-                .redirect(Policy::none())
-                .build()
-                .expect("client")
-        })
-        .clone()
-}
 
 /// A fake with one app (client_credentials, authorization_code and
 /// refresh_token enabled) and one ordinary user.
@@ -157,7 +107,7 @@ fn client_credentials_with_form_parameters_returns_the_documented_body() {
     let fake = fake();
     let reply = login(&fake, &[("endOtherSessions", "True")]);
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.content_type, "application/json");
+    assert_eq!(reply.content_type(), "application/json");
     let body = reply.json();
     let token = body["access_token"].as_str().expect("token");
     assert!(!token.is_empty());
@@ -250,7 +200,7 @@ fn missing_client_id_is_a_400_consumer_key_error() {
         ],
     );
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.content_type, "application/json");
+    assert_eq!(reply.content_type(), "application/json");
     assert_eq!(
         reply.json(),
         json!({
@@ -450,7 +400,7 @@ fn workspaces_returns_the_documented_body() {
     let token = login_token(&fake, &[]);
     let reply = workspaces(&fake, Some(&bearer(&token)));
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.content_type, "application/json");
+    assert_eq!(reply.content_type(), "application/json");
     let body = reply.json();
     assert_eq!(
         body["status"],
@@ -527,7 +477,7 @@ fn authorize(fake: &FakeIntralinks, query: &[(&str, &str)]) -> Reply {
 
 fn code_from(reply: &Reply) -> String {
     assert_eq!(reply.status, 302, "{}", reply.body);
-    let location = url::Url::parse(reply.location.as_deref().expect("Location")).expect("URL");
+    let location = url::Url::parse(reply.location().expect("Location")).expect("URL");
     location
         .query_pairs()
         .find(|(k, _)| k == "code")
@@ -560,7 +510,7 @@ fn authorize_redirects_to_the_registered_uri_with_code_and_state() {
         ],
     );
     assert_eq!(reply.status, 302);
-    let location = reply.location.clone().expect("Location");
+    let location = reply.location().expect("Location").to_owned();
     assert!(
         location.starts_with("http://127.0.0.1:9/callback?code="),
         "{location}"
@@ -593,17 +543,13 @@ fn authorize_uses_the_configured_user_or_shows_the_login_page() {
     let fake = fake();
     let page = authorize(&fake, &[("client_id", KEY)]);
     assert_eq!(page.status, 200);
-    assert!(page.content_type.starts_with("text/html"));
+    assert!(page.content_type().starts_with("text/html"));
     assert!(page.body.contains("<form"));
 
     fake.set_authorize_user(Some(EMAIL));
     let reply = authorize(&fake, &[("client_id", KEY)]);
     assert!(
-        !reply
-            .location
-            .as_deref()
-            .unwrap_or_default()
-            .contains("state="),
+        !reply.location().unwrap_or_default().contains("state="),
         "no state when none was given"
     );
     assert_eq!(exchange(&fake, &code_from(&reply)).status, 200);
@@ -923,9 +869,9 @@ fn unknown_paths_and_methods_get_the_html_404_page() {
         let reply = send(request);
         assert_eq!(reply.status, 404);
         assert!(
-            reply.content_type.starts_with("text/html"),
+            reply.content_type().starts_with("text/html"),
             "{}",
-            reply.content_type
+            reply.content_type()
         );
         assert!(
             reply

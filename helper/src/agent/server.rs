@@ -123,6 +123,8 @@ struct Shared {
     /// The info file (public: what `hello` says), if it could be written.
     info: Option<OwnedFile>,
     quit: AtomicBool,
+    /// A `quit` request is being answered (its socket is already removed).
+    quitting: AtomicBool,
     wake: UnixStream,
     events: Mutex<Sender<Event>>,
 }
@@ -339,6 +341,7 @@ impl Agent {
                 socket: socket_file,
                 info,
                 quit: AtomicBool::new(false),
+                quitting: AtomicBool::new(false),
                 wake: wake_tx,
                 events: Mutex::new(events_tx),
             }),
@@ -382,7 +385,9 @@ impl Agent {
             if left.is_zero() {
                 break Ending::Expired;
             }
-            if !self.shared.socket.is_ours() {
+            // A `quit` removes the socket before its answer is sent; the serving thread then
+            // waits for the worker's stop instead of ending as if the socket were taken.
+            if !self.shared.socket.is_ours() && !self.shared.quitting.load(Ordering::SeqCst) {
                 break Ending::SocketGone;
             }
             match wait_readable(&self.wake, left.min(CHECK_INTERVAL)) {
@@ -561,7 +566,9 @@ fn respond(frame: &[u8], shared: &Shared) -> (Zeroizing<Vec<u8>>, bool) {
             (unwrap(&request, shared), expired)
         }
         op::QUIT => {
-            // The key is gone before the client hears "ok".
+            // Marked first, so that the serving thread, finding its socket gone, knows why;
+            // the key is gone before the client hears "ok".
+            shared.quitting.store(true, Ordering::SeqCst);
             shared.forget();
             (ResponseOut::ok().encode(), true)
         }

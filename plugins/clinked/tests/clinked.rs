@@ -4,19 +4,18 @@
 //! `setsid`, without a controlling terminal, as git or a script in the background would.
 //! The cases are those of research/providers.md §2.5 "Error cases worth testing".
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::ops::Deref;
+use std::process::Output;
+use std::sync::Arc;
 use std::time::Duration;
 
 use keyhelm_core::secrecy::{ExposeSecret, SecretString};
-use keyhelm_testkit::bins::{IsolatedEnv, keyhelm_bin, plugin_cdylib};
 use keyhelm_testkit::clinked::{
     ClinkedConfig, ClinkedUser, FakeClinked, ROUTE_APPLICATIONS, ROUTE_TOKEN, RateLimit,
 };
 use keyhelm_testkit::git_http::{Auth, GitAuthPolicy, GitHttpServer};
-use keyhelm_testkit::pty::Pty;
+use keyhelm_testkit::keyhelm::{self, run_with_stdin as run, text, token_line};
+use keyhelm_testkit::pty::{Pty, PtyOutput};
 use keyhelm_testkit::server::{AuthScheme, LoggedRequest};
 
 const ACCOUNT: &str = "work";
@@ -34,46 +33,50 @@ const PASSWORD_PROMPT: &str = "Clinked password for jack@example.com: ";
 /// way to test renewals without waiting for real time to pass.
 const ONE_SECOND: Duration = Duration::from_secs(1);
 
-fn plugin() -> &'static PathBuf {
-    static PLUGIN: OnceLock<PathBuf> = OnceLock::new();
-    PLUGIN.get_or_init(|| plugin_cdylib("keyhelm-clinked"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn grant(r: &LoggedRequest) -> &str {
     r.param("grant_type").map_or("", |p| p.value())
 }
 
-/// An isolated keyhelm with the Clinked plugin installed, and the fake it talks to.
+/// testkit's keyhelm sandbox with the Clinked plugin installed, and the fake it talks to.
+/// keyhelm runs in a new session without a controlling terminal (as git or cron runs it),
+/// so it may not prompt even when the test itself runs in a terminal; `s.pty(..)` gives it
+/// one.
 struct Setup {
-    env: IsolatedEnv,
+    sandbox: keyhelm::Sandbox,
     fake: Arc<FakeClinked>,
+}
+
+impl Deref for Setup {
+    type Target = keyhelm::Sandbox;
+
+    fn deref(&self) -> &Self::Target {
+        &self.sandbox
+    }
 }
 
 impl Setup {
     fn new(config: ClinkedConfig, user: ClinkedUser) -> Setup {
         let fake = FakeClinked::start_with(config);
         fake.add_user(user);
-        let env = IsolatedEnv::new().unwrap();
-        let plugins = env.keyhelm_home().join("plugins");
-        std::fs::create_dir_all(&plugins).unwrap();
-        for dir in [env.keyhelm_home(), plugins.clone()] {
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        }
-        let installed = plugins.join("libkeyhelm_clinked.so");
-        std::fs::copy(plugin(), &installed).unwrap();
-        std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o644)).unwrap();
         Setup {
-            env,
+            sandbox: keyhelm::Sandbox::with_plugin("clinked", "keyhelm-clinked").unwrap(),
             fake: Arc::new(fake),
         }
     }
 
     fn with_user(user: ClinkedUser) -> Setup {
         Setup::new(ClinkedConfig::default(), user)
+    }
+
+    /// Access tokens of one second: every lookup renews (see [`ONE_SECOND`]).
+    fn short_lived(user: ClinkedUser) -> Setup {
+        Setup::new(
+            ClinkedConfig {
+                access_ttl: ONE_SECOND,
+                ..ClinkedConfig::default()
+            },
+            user,
+        )
     }
 
     /// `keyhelm account add work --provider clinked --url <fake> --set username=jack...`,
@@ -84,21 +87,8 @@ impl Setup {
 
     fn add_account_at(&self, url: &str, password: Option<&str>, extra: &[&str]) {
         let username = format!("username={USER}");
-        let mut args = vec![
-            "account",
-            "add",
-            ACCOUNT,
-            "--provider",
-            "clinked",
-            "--url",
-            url,
-            "--set",
-            &username,
-            "--secrets-from-stdin",
-        ];
-        args.extend_from_slice(extra);
         let stdin = password.map_or(String::new(), |p| format!("password={p}\n"));
-        let out = self.keyhelm(&args, stdin.as_bytes());
+        let out = self.account_add(ACCOUNT, "clinked", url, &[&username], extra, &stdin);
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(
             text(&out.stdout).starts_with(&format!("Added account 'work' (Clinked at {url}).\n")),
@@ -107,12 +97,9 @@ impl Setup {
         );
     }
 
-    /// keyhelm in a new session without a controlling terminal (as git or cron runs it), so
-    /// it may not prompt even when the test itself runs in a terminal.
-    fn keyhelm(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut cmd = self.env.command("setsid");
-        cmd.arg("--wait").arg(keyhelm_bin()).args(args);
-        run(&mut cmd, stdin)
+    /// `keyhelm login work` on a terminal, answering each `(prompt, answer)` in turn.
+    fn login(&self, answers: &[(&str, &str)]) -> PtyOutput {
+        self.on_terminal(&["login", ACCOUNT], answers)
     }
 
     /// `keyhelm token work`, which must succeed quietly.
@@ -120,17 +107,7 @@ impl Setup {
         let out = self.keyhelm(&["token", ACCOUNT], b"");
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(text(&out.stderr), "");
-        let stdout = text(&out.stdout);
-        let token = stdout.strip_suffix('\n').expect("one line").to_owned();
-        assert!(!token.is_empty() && !token.contains('\n'));
-        token
-    }
-
-    /// keyhelm with these arguments under a pseudo-terminal (it may prompt).
-    fn pty(&self, args: &[&str]) -> Pty {
-        let mut cmd = self.env.command(keyhelm_bin());
-        cmd.args(args);
-        Pty::spawn(&cmd).unwrap()
+        token_line(&out)
     }
 
     fn password_grants(&self) -> Vec<LoggedRequest> {
@@ -150,11 +127,11 @@ impl Setup {
     }
 
     fn vault(&self) -> keyhelm_vault::Vault {
-        let home = self.env.keyhelm_home();
+        let home = self.keyhelm_home();
         let identity = keyhelm_vault::Identity::from_file(&home.join("identity.txt")).unwrap();
         let device = keyhelm_vault::DeviceId::load_or_create(&home.join("state")).unwrap();
         let location = keyhelm_vault::Location {
-            file: home.join("vault").join("vault.age"),
+            file: self.vault_file(),
             state_dir: home.join("state"),
         };
         keyhelm_vault::Vault::new(location, identity, device)
@@ -182,29 +159,8 @@ impl Setup {
 
     /// `keyhelm account show work --json`.
     fn show(&self) -> serde_json::Value {
-        let out = self.keyhelm(&["account", "show", ACCOUNT, "--json"], b"");
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.show_json(ACCOUNT)
     }
-}
-
-/// Runs `cmd` with `stdin` written from a thread.
-fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
-    use std::io::Write as _;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
 }
 
 /// Asserts a failed command's exit code and exact stderr, and that no secret leaked.
@@ -312,7 +268,7 @@ fn the_first_token_logs_in_and_registers_once_then_comes_from_the_cache() {
 fn trace_logs_show_no_secret() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(Some(PASSWORD), &[]);
-    let mut cmd = s.env.command(keyhelm_bin());
+    let mut cmd = s.command(s.bin());
     cmd.args(["login", ACCOUNT]).env("KEYHELM_LOG", "trace");
     let mut pty = Pty::spawn(&cmd).unwrap();
     pty.answer(AUTHENTICATOR_PROMPT, "123456").unwrap();
@@ -369,13 +325,7 @@ fn without_expires_in_the_documented_30_minutes_are_assumed() {
 
 #[test]
 fn expired_tokens_are_renewed_with_the_application_alone() {
-    let s = Setup::new(
-        ClinkedConfig {
-            access_ttl: ONE_SECOND,
-            ..ClinkedConfig::default()
-        },
-        ClinkedUser::new(USER, PASSWORD),
-    );
+    let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD));
     s.add_account(Some(PASSWORD), &[]);
     let first = s.token();
     s.fake.clock().advance(Duration::from_secs(5));
@@ -433,13 +383,7 @@ fn a_locked_account_is_explained() {
 
 #[test]
 fn without_a_stored_password_keyhelm_login_asks_for_it() {
-    let s = Setup::new(
-        ClinkedConfig {
-            access_ttl: ONE_SECOND,
-            ..ClinkedConfig::default()
-        },
-        ClinkedUser::new(USER, PASSWORD),
-    );
+    let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD));
     s.add_account(None, &[]);
     assert_eq!(s.show()["secrets"], serde_json::json!([]));
 
@@ -455,9 +399,7 @@ fn without_a_stored_password_keyhelm_login_asks_for_it() {
     assert!(s.fake.requests().is_empty());
 
     // In a terminal: the password is asked for (without echo) and used once.
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(PASSWORD_PROMPT, PASSWORD).unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(PASSWORD_PROMPT, PASSWORD)]);
     assert!(done.status.success(), "{}", done.output);
     assert!(!done.output.contains("horse"), "no echo: {}", done.output);
     assert!(
@@ -486,9 +428,7 @@ fn without_a_stored_password_keyhelm_login_asks_for_it() {
 fn an_empty_answer_to_a_prompt_stops_the_login() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(None, &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(PASSWORD_PROMPT, "").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(PASSWORD_PROMPT, "")]);
     assert_eq!(done.status.code(), Some(7), "{}", done.output);
     assert!(
         done.output.ends_with(
@@ -500,10 +440,7 @@ fn an_empty_answer_to_a_prompt_stops_the_login() {
     );
     assert!(s.fake.requests().is_empty(), "nothing was sent");
 
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(PASSWORD_PROMPT, PASSWORD).unwrap();
-    pty.answer(AUTHENTICATOR_PROMPT, " ").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(PASSWORD_PROMPT, PASSWORD), (AUTHENTICATOR_PROMPT, " ")]);
     assert_eq!(done.status.code(), Some(7), "{}", done.output);
     assert!(
         done.output.ends_with(
@@ -519,13 +456,7 @@ fn an_empty_answer_to_a_prompt_stops_the_login() {
 
 #[test]
 fn an_unreadable_saved_state_leads_to_a_new_login() {
-    let s = Setup::new(
-        ClinkedConfig {
-            access_ttl: ONE_SECOND,
-            ..ClinkedConfig::default()
-        },
-        ClinkedUser::new(USER, PASSWORD),
-    );
+    let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD));
     s.add_account(Some(PASSWORD), &[]);
     s.token();
     s.vault()
@@ -534,11 +465,8 @@ fn an_unreadable_saved_state_leads_to_a_new_login() {
             Ok::<_, keyhelm_vault::Error>(())
         })
         .unwrap();
-    let mut cmd = s.env.command("setsid");
-    cmd.arg("--wait")
-        .arg(keyhelm_bin())
-        .args(["token", ACCOUNT])
-        .env("KEYHELM_LOG", "keyhelm::plugin=warn");
+    let mut cmd = s.keyhelm_command(&["token", ACCOUNT]);
+    cmd.env("KEYHELM_LOG", "keyhelm::plugin=warn");
     let out = run(&mut cmd, b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -562,9 +490,7 @@ fn an_unreadable_saved_state_leads_to_a_new_login() {
 fn keyhelm_login_asks_for_the_authenticator_code_on_the_terminal() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(Some(PASSWORD), &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(AUTHENTICATOR_PROMPT, "123 456").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(AUTHENTICATOR_PROMPT, "123 456")]);
     assert!(done.status.success(), "{}", done.output);
     assert!(
         done.output
@@ -591,9 +517,7 @@ fn keyhelm_login_asks_for_the_authenticator_code_on_the_terminal() {
 fn the_sms_code_is_asked_for_after_clinked_sends_it() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).sms("654321"));
     s.add_account(Some(PASSWORD), &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(SMS_PROMPT, "654321").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(SMS_PROMPT, "654321")]);
     assert!(done.status.success(), "{}", done.output);
     assert_eq!(s.fake.sms_sent(), 1);
     assert_eq!(s.password_grants().len(), 2);
@@ -639,10 +563,10 @@ fn a_wrong_code_is_asked_for_once_more() {
 fn a_second_wrong_code_fails_the_login() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(Some(PASSWORD), &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(AUTHENTICATOR_PROMPT, "000000").unwrap();
-    pty.answer(AUTHENTICATOR_PROMPT, "111111").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[
+        (AUTHENTICATOR_PROMPT, "000000"),
+        (AUTHENTICATOR_PROMPT, "111111"),
+    ]);
     assert_eq!(done.status.code(), Some(7), "{}", done.output);
     assert!(
         done.output.ends_with(
@@ -681,13 +605,7 @@ fn without_a_terminal_a_code_cannot_be_asked_for_and_the_error_says_what_to_do()
 
 #[test]
 fn a_revoked_application_is_replaced_silently_when_the_password_is_stored() {
-    let s = Setup::new(
-        ClinkedConfig {
-            access_ttl: ONE_SECOND,
-            ..ClinkedConfig::default()
-        },
-        ClinkedUser::new(USER, PASSWORD),
-    );
+    let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD));
     s.add_account(Some(PASSWORD), &[]);
     let first = s.token();
     let revoked = s.fake.apps()[0].client_id.clone();
@@ -707,13 +625,7 @@ fn a_revoked_application_is_replaced_silently_when_the_password_is_stored() {
 
 #[test]
 fn a_wrong_client_secret_is_treated_like_a_revoked_application() {
-    let s = Setup::new(
-        ClinkedConfig {
-            access_ttl: ONE_SECOND,
-            ..ClinkedConfig::default()
-        },
-        ClinkedUser::new(USER, PASSWORD),
-    );
+    let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD));
     s.add_account(Some(PASSWORD), &[]);
     s.token();
     s.edit_state(|state| state["client_secret"] = "0123456789abcdef0123456789abcdef".into());
@@ -727,17 +639,13 @@ fn a_wrong_client_secret_is_treated_like_a_revoked_application() {
 
 #[test]
 fn a_revoked_application_needs_keyhelm_login_when_a_code_is_required() {
-    let s = Setup::new(
-        ClinkedConfig {
-            access_ttl: ONE_SECOND,
-            ..ClinkedConfig::default()
-        },
-        ClinkedUser::new(USER, PASSWORD).authenticator("123456"),
-    );
+    let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(Some(PASSWORD), &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(AUTHENTICATOR_PROMPT, "123456").unwrap();
-    assert!(pty.finish().unwrap().status.success());
+    assert!(
+        s.login(&[(AUTHENTICATOR_PROMPT, "123456")])
+            .status
+            .success()
+    );
     assert!(s.fake.revoke_app(&s.fake.apps()[0].client_id));
 
     let out = s.keyhelm(&["token", ACCOUNT], b"");
@@ -752,9 +660,7 @@ fn a_revoked_application_needs_keyhelm_login_when_a_code_is_required() {
     );
 
     // Which is what the user does.
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(AUTHENTICATOR_PROMPT, "123456").unwrap();
-    let done = pty.finish().unwrap();
+    let done = s.login(&[(AUTHENTICATOR_PROMPT, "123456")]);
     assert!(done.status.success(), "{}", done.output);
     assert!(s.fake.is_valid_token(&s.token()));
     assert_eq!(s.fake.apps().len(), 2);
@@ -762,17 +668,9 @@ fn a_revoked_application_needs_keyhelm_login_when_a_code_is_required() {
 
 #[test]
 fn a_revoked_application_needs_keyhelm_login_when_no_password_is_stored() {
-    let s = Setup::new(
-        ClinkedConfig {
-            access_ttl: ONE_SECOND,
-            ..ClinkedConfig::default()
-        },
-        ClinkedUser::new(USER, PASSWORD),
-    );
+    let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD));
     s.add_account(None, &[]);
-    let mut pty = s.pty(&["login", ACCOUNT]);
-    pty.answer(PASSWORD_PROMPT, PASSWORD).unwrap();
-    assert!(pty.finish().unwrap().status.success());
+    assert!(s.login(&[(PASSWORD_PROMPT, PASSWORD)]).status.success());
     assert!(s.fake.revoke_app(&s.fake.apps()[0].client_id));
 
     let out = s.keyhelm(&["token", ACCOUNT], b"");
@@ -875,7 +773,7 @@ fn git_clones_with_a_clinked_token_from_keyhelm() {
     let git_url = server.url();
     s.add_account(Some(PASSWORD), &["--match", &git_url]);
     s.env
-        .git_config("credential.helper", &keyhelm_bin().to_string_lossy())
+        .git_config("credential.helper", &s.bin().to_string_lossy())
         .unwrap();
 
     let url = server.repo_url("repo.git");

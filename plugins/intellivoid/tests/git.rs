@@ -7,12 +7,13 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyhelm_testkit::bins::keyhelm_bin;
 use keyhelm_testkit::git_http::{Auth, GitAuthPolicy, GitHttpServer};
 use keyhelm_testkit::intellivoid::{
     FakeIntellivoid, Permission, ROUTE_GET_USER, ROUTE_REQUEST_AUTHENTICATION,
 };
-use support::{BROWSER_QUESTION, World, describe, quote, run, text};
+use keyhelm_testkit::keyhelm::PTY_TIMEOUT;
+use keyhelm_testkit::pty::Pty;
+use support::{BROWSER_QUESTION, World, describe, finish, run, text};
 
 /// A git server whose validator asks the fake whether the bearer token is valid now.
 fn git_server(fake: &Arc<FakeIntellivoid>) -> GitHttpServer {
@@ -28,14 +29,7 @@ fn git_server(fake: &Arc<FakeIntellivoid>) -> GitHttpServer {
 
 /// keyhelm is git's only helper; the account serves the git server.
 fn setup(w: &World, server: &GitHttpServer) {
-    std::fs::write(
-        w.env.home().join(".gitconfig"),
-        format!(
-            "[credential]\n\thelper = {}\n[init]\n\tdefaultBranch = main\n",
-            keyhelm_bin().display()
-        ),
-    )
-    .unwrap();
+    w.use_as_git_helper().unwrap();
     let pattern = format!("http://{}/", server.addr());
     w.add_account(&["--match", &pattern]);
     w.auto_approve(
@@ -101,11 +95,13 @@ fn git_triggers_the_login_on_a_terminal() {
     let url = server.repo_url("repo.git");
 
     // git runs keyhelm as its helper; keyhelm finds the terminal and asks there.
-    let line = format!("git clone -q {} clone", quote(&url));
-    let mut pty = support::Pty::spawn(w.env.command("script").args(["-qec", &line, "/dev/null"]));
-    pty.wait_for(BROWSER_QUESTION);
-    pty.send("n\n");
-    let (status, screen) = pty.finish();
+    let mut git = w.env.command("git");
+    git.args(["clone", "-q", &url, "clone"]);
+    let mut pty = Pty::spawn(&git).unwrap();
+    pty.set_timeout(PTY_TIMEOUT);
+    pty.expect(BROWSER_QUESTION).unwrap();
+    pty.send_line("n").unwrap();
+    let (status, screen) = finish(pty);
     assert!(status.success(), "{screen}");
     assert!(w.env.work_dir().join("clone/README").exists());
     assert!(server.auth_counts().bearer >= 1);

@@ -12,8 +12,8 @@ use keyhelm_testkit::intellivoid::{
     ROUTE_PROCESS_AUTHENTICATION, ROUTE_REQUEST_AUTHENTICATION,
 };
 use support::{
-    BROWSER_QUESTION, EXIT_NEEDS_INTERACTION, EXIT_PROVIDER, EXIT_USAGE, World, describe, text,
-    wait_until,
+    BROWSER_QUESTION, EXIT_NEEDS_INTERACTION, EXIT_PROVIDER, EXIT_USAGE, World, describe, finish,
+    text, wait_until,
 };
 
 const ALL: [Permission; 4] = [
@@ -153,9 +153,9 @@ fn a_grant_without_the_user_name_logs_in_without_one() {
 fn an_expired_request_token_ends_the_login() {
     let w = World::new();
     w.add_account(&[]);
-    let mut pty = w.keyhelm_on_tty(&["login", "work"]);
-    pty.wait_for(BROWSER_QUESTION);
-    pty.send("n\n");
+    let mut pty = w.pty(&["login", "work"]);
+    pty.expect(BROWSER_QUESTION).unwrap();
+    pty.send_line("n").unwrap();
     let request = w.fake.last_request_token().unwrap();
     wait_until("two more polls", || w.fake.polls(&request) >= 3);
     // The user approves, but only after the 600 s: the service answers 34, not the token.
@@ -163,7 +163,7 @@ fn an_expired_request_token_ends_the_login() {
     w.fake
         .approve(&request, &ALL)
         .expect("the fake's prompt does not check the expiry");
-    let (status, screen) = pty.finish();
+    let (status, screen) = finish(pty);
     assert_eq!(status.code(), Some(EXIT_PROVIDER), "{screen}");
     assert!(
         screen.contains(
@@ -187,12 +187,12 @@ fn a_request_never_approved_expires() {
     };
     let w = World::with(config, FakeClock::following_wall_clock());
     w.add_account(&[]);
-    let mut pty = w.keyhelm_on_tty(&["login", "work"]);
-    pty.wait_for(BROWSER_QUESTION);
+    let mut pty = w.pty(&["login", "work"]);
+    pty.expect(BROWSER_QUESTION).unwrap();
     // The user blocks the request in the prompt: the service keeps answering 41.
     assert!(w.fake.block(&w.fake.last_request_token().unwrap()));
-    pty.send("n\n");
-    let (status, screen) = pty.finish();
+    pty.send_line("n").unwrap();
+    let (status, screen) = finish(pty);
     assert_eq!(status.code(), Some(EXIT_PROVIDER), "{screen}");
     assert!(
         screen.contains("approve the request within 2 seconds at:"),
@@ -215,9 +215,7 @@ fn a_bad_application_id_fails_before_anything_is_shown() {
     let w = World::new();
     let secrets = format!("secret_key={}\n", w.app.secret_key);
     w.add_account_with("APPnope", &secrets, &[]);
-    let mut pty = w.keyhelm_on_tty(&["login", "work"]);
-    pty.wait_for("keyhelm: hint:");
-    let (status, screen) = pty.finish();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_USAGE), "{screen}");
     assert!(
         screen.contains(
@@ -238,9 +236,7 @@ fn a_bad_application_id_fails_before_anything_is_shown() {
 fn a_wrong_secret_fails_before_the_user_approves_anything() {
     let w = World::new();
     w.add_account_with(&w.app.application_id, "secret_key=not-the-secret\n", &[]);
-    let mut pty = w.keyhelm_on_tty(&["login", "work"]);
-    pty.wait_for("keyhelm: hint:");
-    let (status, screen) = pty.finish();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_PROVIDER), "{screen}");
     assert!(
         screen.contains(&format!(
@@ -264,9 +260,7 @@ fn a_missing_secret_is_caught_before_any_request() {
     // An empty value on stdin is accepted by `account add`; without one the service would
     // answer 22.
     w.add_account_with(&w.app.application_id, "secret_key=\n", &[]);
-    let mut pty = w.keyhelm_on_tty(&["login", "work"]);
-    pty.wait_for("keyhelm: hint:");
-    let (status, screen) = pty.finish();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_USAGE), "{screen}");
     assert!(
         screen.contains(
@@ -330,9 +324,7 @@ fn an_application_in_redirect_mode_is_explained() {
     );
     let secrets = format!("secret_key={}\n", app.secret_key);
     w.add_account_with(&app.application_id, &secrets, &[]);
-    let mut pty = w.keyhelm_on_tty(&["login", "work"]);
-    pty.wait_for("keyhelm: hint:");
-    let (status, screen) = pty.finish();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_USAGE), "{screen}");
     assert!(
         screen.contains(&format!(
@@ -370,9 +362,7 @@ fn a_wrong_url_is_explained() {
         secrets.as_bytes(),
     );
     assert!(out.status.success(), "{}", describe(&out));
-    let mut pty = w.keyhelm_on_tty(&["login", "work"]);
-    pty.wait_for("keyhelm: hint:");
-    let (status, screen) = pty.finish();
+    let (status, screen) = w.failed_login();
     assert_eq!(status.code(), Some(EXIT_USAGE), "{screen}");
     assert!(
         screen.contains(&format!(

@@ -11,7 +11,7 @@ use keyhelm_testkit::intellivoid::{
     AccountStatus, IntellivoidApp, IntellivoidConfig, Permission, ROUTE_GET_ACCESS_TOKEN,
     ROUTE_GET_USER, ROUTE_PROCESS_AUTHENTICATION, ROUTE_REQUEST_AUTHENTICATION,
 };
-use support::{BROWSER_QUESTION, EXIT_NEEDS_INTERACTION, EXIT_PROVIDER, World, describe, text};
+use support::{EXIT_NEEDS_INTERACTION, EXIT_PROVIDER, World, describe, text};
 
 const ALL: [Permission; 4] = [
     Permission::ReadUsername,
@@ -93,10 +93,7 @@ fn revoked_access_needs_a_new_login() {
     assert!(out.stdout.is_empty());
 
     // On a terminal: the reason, then a new approval.
-    let mut pty = w.keyhelm_on_tty(&["token", "work"]);
-    pty.wait_for(BROWSER_QUESTION);
-    pty.send("n\n");
-    let (status, screen) = pty.finish();
+    let (status, screen) = w.on_tty(&["token", "work"]);
     assert!(status.success(), "{screen}");
     assert!(
         screen.contains(
@@ -257,7 +254,7 @@ fn logs_never_show_a_secret() {
     let request = w.fake.last_request_token().unwrap();
     let logs = [screen.clone(), text(&renewal.stderr), text(&refused.stderr)].join("\n");
     assert!(logs.contains("intellivoid: get_user succeeded"), "{logs}");
-    let installed = support::plugin_file(&w.env.keyhelm_home());
+    let installed = w.plugin_path("intellivoid");
     assert!(
         logs.contains(&format!("path={}", installed.display())),
         "keyhelm loaded the installed copy:\n{logs}"

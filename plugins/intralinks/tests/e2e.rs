@@ -227,7 +227,7 @@ fn logout_revokes_the_token_at_intralinks() {
     assert!(fake.is_valid_token(&again));
 }
 
-fn token_then_revoke(revoke: String) -> Canned {
+fn token_then_revoke(revoke: Reply) -> Canned {
     Canned::routes(vec![
         (
             "/v2/oauth/token".to_owned(),
@@ -429,7 +429,8 @@ fn on_a_terminal_018_asks_whether_to_end_the_other_sessions() {
                     Intralinks in your web browser. [y/N]";
 
     // "no": the 018 error, and the other session lives on.
-    let (screen, ok) = sandbox.keyhelm_on_terminal(&["login", "work"], &[(question, "n")]);
+    let done = sandbox.on_terminal(&["login", "work"], &[(question, "n")]);
+    let (screen, ok) = (done.output, done.status.success());
     assert!(!ok, "{screen}");
     assert!(
         screen.contains("Intralinks says you are logged in elsewhere, and concurrent logins are not allowed for you."),
@@ -439,7 +440,8 @@ fn on_a_terminal_018_asks_whether_to_end_the_other_sessions() {
     assert!(fake.is_valid_token(&theirs));
 
     // "yes": logged in, and the other session is over.
-    let (screen, ok) = sandbox.keyhelm_on_terminal(&["login", "work"], &[(question, "y")]);
+    let done = sandbox.on_terminal(&["login", "work"], &[(question, "y")]);
+    let (screen, ok) = (done.output, done.status.success());
     assert!(ok, "{screen}");
     assert!(
         screen.contains(&format!("Logged in to 'work' as {EMAIL}")),
@@ -457,12 +459,8 @@ fn flags_are_optional_and_unknown_ones_are_ignored() {
     fake.set_flags(EMAIL, &["NEW", "SOMETHING_NEWER"]);
     let sandbox = Sandbox::new();
     sandbox.add("work", &fake.base_url(), &[]);
-    let mut env_log = sandbox.env.command("setsid");
-    env_log
-        .arg("--wait")
-        .arg(keyhelm_testkit::bins::keyhelm_bin())
-        .args(["token", "work"])
-        .env("KEYHELM_LOG", "debug");
+    let mut env_log = sandbox.keyhelm_command(&["token", "work"]);
+    env_log.env("KEYHELM_LOG", "debug");
     let out = run_with_stdin(&mut env_log, "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let token = text(&out.stdout).trim_end().to_owned();
@@ -594,7 +592,7 @@ fn git_clones_with_a_bearer_token_from_keyhelm() {
             &format!("email={EMAIL}"),
             "--secrets-from-stdin",
         ],
-        &default_secrets(),
+        default_secrets(),
     );
     assert!(
         added.contains(&format!(
@@ -641,11 +639,7 @@ fn tokens_at_once(sandbox: &Sandbox, n: usize) -> Vec<String> {
         .map(|_| {
             // In a new session without a terminal, like the other tests here.
             sandbox
-                .env
-                .command("setsid")
-                .arg("--wait")
-                .arg(keyhelm_testkit::bins::keyhelm_bin())
-                .args(["token", "work"])
+                .keyhelm_command(&["token", "work"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
