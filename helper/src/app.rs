@@ -6,7 +6,10 @@ use std::io::{BufRead, Write};
 use clap::Parser;
 
 use crate::agent::commands::{self, PassphraseFrom};
-use crate::cli::{AccountCommand, Cli, Command, PluginCommand, SetupCommand, UnlockArgs};
+use crate::cli::{
+    AccountCommand, Cli, Command, PluginCommand, RecipientsCommand, SetupCommand, UnlockArgs,
+    VaultCommand,
+};
 use crate::ctx::Ctx;
 use crate::error::{Exit, Result};
 use crate::paths::Env;
@@ -79,8 +82,23 @@ fn dispatch(
                 }),
                 work_factor: args.scrypt_work_factor,
             };
-            crate::cmd::init::run(ctx, options, output, err)
+            if let Some(key) = &args.ssh_key {
+                crate::sync::join::use_ssh_key(ctx, key)?;
+            }
+            match &args.join {
+                Some(source) => crate::sync::join::run(ctx, source, options, output, err),
+                None => crate::cmd::init::run(ctx, options, output, err),
+            }
         }
+        Command::Vault(cmd) => vault(ctx, cmd, output),
+        Command::Sync(args) => crate::sync::run(
+            ctx,
+            crate::sync::Options {
+                init: args.init,
+                auto: args.auto,
+            },
+            output,
+        ),
         Command::List(args) => crate::cmd::list::run(ctx, args.json, output),
         Command::Setup(SetupCommand::Git { local }) => crate::cmd::setup::git(ctx, local, output),
         Command::Setup(SetupCommand::Cargo { registry, index }) => {
@@ -119,6 +137,28 @@ fn dispatch(
             crate::agent::launch::serve_handoff(ctx, &mut stdin, output)
         }
         Command::Agent(args) => commands::agent(ctx, unlock_options(&args.unlock), err),
+    }
+}
+
+fn vault(ctx: &Ctx, cmd: VaultCommand, output: &mut impl Write) -> Result<()> {
+    use crate::sync::{driver, recipients};
+    match cmd {
+        VaultCommand::Recipients(RecipientsCommand::List { json }) => {
+            recipients::list(ctx, json, output)
+        }
+        VaultCommand::Recipients(RecipientsCommand::Add { key }) => {
+            recipients::add(ctx, &key, output)
+        }
+        VaultCommand::Recipients(RecipientsCommand::Remove { key }) => {
+            recipients::remove(ctx, &key, output)
+        }
+        VaultCommand::Trust { fingerprint } => recipients::trust(ctx, &fingerprint, output),
+        VaultCommand::MergeDriver {
+            base: _,
+            ours,
+            theirs,
+            path,
+        } => driver::run(ctx, &ours, &theirs, path.as_deref()),
     }
 }
 

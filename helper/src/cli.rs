@@ -28,7 +28,8 @@ pub enum Command {
     Erase,
     /// git credential helper: list the capabilities keyhelm supports
     Capability,
-    /// Create this device's identity and an empty vault, and print the device's public key
+    /// Create this device's identity and an empty vault (or join a vault with --join), and
+    /// print the device's public key
     Init(InitArgs),
     /// Show the stored credentials (never their secrets)
     List(ListArgs),
@@ -60,6 +61,12 @@ pub enum Command {
     Plugin(PluginCommand),
     /// kubectl exec credential plugin: print an ExecCredential with an account's token
     Kube(KubeArgs),
+    /// The vault shared by several devices: its recipients, and what this device trusts
+    #[command(subcommand, next_help_heading = "several devices")]
+    Vault(VaultCommand),
+    /// Sync the vault: through its git remote (pull, merge, commit, push), or, in a shared
+    /// folder, merge the conflict copies next to it
+    Sync(SyncArgs),
     /// Unlock a passphrase-protected identity: ask for the passphrase once, and let an agent
     /// hold the key for a while so that lookups need no passphrase
     #[command(next_help_heading = "passphrase-protected identity")]
@@ -145,8 +152,73 @@ pub enum PluginCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// List, add or remove the keys the vault is encrypted to
+    #[command(subcommand)]
+    Recipients(RecipientsCommand),
+    /// Trust a vault fingerprint that `keyhelm vault recipients list` shows on a member's
+    /// device (after two members removed recipients at the same time, or to switch vaults)
+    Trust {
+        /// The fingerprint (64 hexadecimal characters)
+        fingerprint: String,
+    },
+    /// git merge driver for the vault file (configured by `keyhelm sync --init`)
+    #[command(hide = true)]
+    MergeDriver {
+        /// The common ancestor's version (%O)
+        base: std::path::PathBuf,
+        /// This side's version, replaced by the result (%A)
+        ours: std::path::PathBuf,
+        /// The other side's version (%B)
+        theirs: std::path::PathBuf,
+        /// The file's path in the repository (%P)
+        path: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipientsCommand {
+    /// List the recipients (this device's key is marked) and the vault's fingerprint
+    List {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a recipient: an age public key (age1...) or an ssh-ed25519 public key line;
+    /// re-encrypts the vault
+    Add {
+        /// The public key (quote an ssh-ed25519 line)
+        key: String,
+    },
+    /// Remove a recipient; re-encrypts the vault and rotates the vault secret
+    Remove {
+        /// The public key
+        key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Make the vault folder a git repository that syncs with REMOTE (a URL or a path), with
+    /// keyhelm's merge driver, and sync
+    #[arg(long, value_name = "REMOTE")]
+    pub init: Option<String>,
+    /// Internal: a background sync started after a write (`[sync] auto = true`)
+    #[arg(long, hide = true, conflicts_with = "init")]
+    pub auto: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    /// Join an existing vault: a git remote (the vault folder becomes a clone of it) or a
+    /// shared folder (it becomes `vault.path` in config.toml)
+    #[arg(long, value_name = "REMOTE_OR_FOLDER")]
+    pub join: Option<String>,
+    /// Use this OpenSSH ed25519 private key (without a passphrase) as this device's identity
+    /// (identity.txt becomes a link to it)
+    #[arg(long, value_name = "PATH", conflicts_with = "passphrase")]
+    pub ssh_key: Option<std::path::PathBuf>,
     /// Protect the identity with a passphrase (an existing plain identity is protected in
     /// place; lookups then need `keyhelm unlock`)
     #[arg(long)]

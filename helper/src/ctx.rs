@@ -213,10 +213,13 @@ impl Ctx {
         }
     }
 
-    /// The vault handle for an identity the caller already has.
+    /// The vault handle for an identity the caller already has. With `[sync] auto = true`
+    /// and a vault folder that is a git repository, every write starts a background sync.
     pub fn vault_with(&self, identity: Identity) -> Result<Vault> {
         let device = DeviceId::load_or_create(&self.paths.state_dir)?;
-        Ok(Vault::new(self.location()?, identity, device))
+        let mut vault = Vault::new(self.location()?, identity, device);
+        crate::sync::auto::attach(self, &mut vault)?;
+        Ok(vault)
     }
 }
 

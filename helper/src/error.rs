@@ -113,9 +113,36 @@ impl From<keyhelm_vault::Error> for Failure {
         match err {
             E::Missing { .. } => Failure::new(Exit::Vault, message)
                 .hint("run `keyhelm init` to create this device's identity and an empty vault"),
-            E::NotARecipient { .. } => Failure::new(Exit::Vault, message).hint(
-                "this device is not a recipient yet: run `keyhelm vault recipients add <its key>` \
-                 on a device that is (`keyhelm init` prints this device's key), then sync",
+            E::NotARecipient { public, .. } => Failure::new(Exit::Vault, message).hint(format!(
+                "this device is not a recipient yet: run `keyhelm vault recipients add {}` on a \
+                 device that is, then sync (`keyhelm sync` on both, unless a shared folder \
+                 carries the vault)",
+                crate::sync::recipients::as_argument(&public)
+            )),
+            E::NotAMember { .. } => Failure::new(Exit::Vault, message).hint(
+                "keyhelm left the file as it is and used nothing from it. If two members removed \
+                 recipients at the same time, run `keyhelm vault trust FINGERPRINT` with the \
+                 fingerprint `keyhelm vault recipients list` shows on the other one's device; \
+                 otherwise put back a member's copy of the vault",
+            ),
+            E::OtherVault { .. } => Failure::new(Exit::Vault, message).hint(
+                "keyhelm left the file as it is. If this device should use that vault now, check \
+                 its fingerprint on a member's device (`keyhelm vault recipients list`) and run \
+                 `keyhelm vault trust FINGERPRINT`; otherwise put this device's vault back (see \
+                 the backups in the state folder)",
+            ),
+            E::BehindRecipients { .. } => Failure::new(Exit::Vault, message).hint(
+                "keyhelm left the file as it is: sync on the device that wrote it, so that it \
+                 catches up with the removal, or put back a member's copy of the vault",
+            ),
+            E::DamagedTrust { path } => Failure::new(Exit::Vault, message).hint(format!(
+                "remove {} to trust the vault as it is now on its next use (compare its \
+                 fingerprint with a member's first: `keyhelm vault recipients list`)",
+                path.display()
+            )),
+            E::InvalidFingerprint(_) => Failure::new(Exit::Usage, message).hint(
+                "copy the fingerprint that `keyhelm vault recipients list` shows on a member's \
+                 device",
             ),
             E::Corrupt { path, .. } => Failure::new(Exit::Vault, message).hint(format!(
                 "keyhelm left the file untouched; restore the newest good copy from the backups \
@@ -200,6 +227,83 @@ mod tests {
             source: std::io::Error::other("disk"),
         };
         assert_eq!(Failure::from(other).exit, Exit::Failure);
+    }
+
+    /// Every vault error with a hint of its own, rendered once.
+    #[test]
+    fn vault_errors_say_what_to_do() {
+        use keyhelm_vault::Error as E;
+        let p = || std::path::PathBuf::from("/v/vault.age");
+        let cases: Vec<(E, Exit, &str)> = vec![
+            (
+                E::NotARecipient {
+                    path: p(),
+                    public: "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq".into(),
+                },
+                Exit::Vault,
+                "this device is not a recipient yet: run `keyhelm vault recipients add \
+                 age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq` on a device \
+                 that is, then sync (`keyhelm sync` on both, unless a shared folder carries the \
+                 vault)",
+            ),
+            (
+                E::NotARecipient {
+                    path: p(),
+                    public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA".into(),
+                },
+                Exit::Vault,
+                "this device is not a recipient yet: run `keyhelm vault recipients add \
+                 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA'` on a device that is, then sync \
+                 (`keyhelm sync` on both, unless a shared folder carries the vault)",
+            ),
+            (
+                E::NotAMember { path: p() },
+                Exit::Vault,
+                "keyhelm left the file as it is and used nothing from it. If two members \
+                 removed recipients at the same time, run `keyhelm vault trust FINGERPRINT` \
+                 with the fingerprint `keyhelm vault recipients list` shows on the other one's \
+                 device; otherwise put back a member's copy of the vault",
+            ),
+            (
+                E::OtherVault {
+                    path: p(),
+                    trusted: "aa".into(),
+                    found: "bb".into(),
+                },
+                Exit::Vault,
+                "keyhelm left the file as it is. If this device should use that vault now, \
+                 check its fingerprint on a member's device (`keyhelm vault recipients list`) \
+                 and run `keyhelm vault trust FINGERPRINT`; otherwise put this device's vault \
+                 back (see the backups in the state folder)",
+            ),
+            (
+                E::BehindRecipients { path: p() },
+                Exit::Vault,
+                "keyhelm left the file as it is: sync on the device that wrote it, so that it \
+                 catches up with the removal, or put back a member's copy of the vault",
+            ),
+            (
+                E::DamagedTrust {
+                    path: "/s/vault-trust".into(),
+                },
+                Exit::Vault,
+                "remove /s/vault-trust to trust the vault as it is now on its next use (compare \
+                 its fingerprint with a member's first: `keyhelm vault recipients list`)",
+            ),
+            (
+                E::InvalidFingerprint("x".into()),
+                Exit::Usage,
+                "copy the fingerprint that `keyhelm vault recipients list` shows on a member's \
+                 device",
+            ),
+        ];
+        for (error, exit, hint) in cases {
+            let message = error.to_string();
+            let f = Failure::from(error);
+            assert_eq!(f.exit, exit, "{message}");
+            assert_eq!(f.message, message);
+            assert_eq!(f.hint.as_deref(), Some(hint), "{message}");
+        }
     }
 
     #[test]

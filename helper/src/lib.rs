@@ -18,6 +18,7 @@ pub mod out;
 pub mod paths;
 pub mod plugin;
 pub mod provider;
+pub mod sync;
 pub mod tty;
 pub mod urlmatch;
 

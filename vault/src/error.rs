@@ -14,8 +14,41 @@ pub enum Error {
     #[error("there is no vault at {}", path.display())]
     Missing { path: PathBuf },
     /// The file is a well-formed age file, but none of this device's identities can open it.
+    /// `public` is this device's public key (what a member must add as a recipient).
     #[error("the vault {} is not encrypted to this device's identity", path.display())]
-    NotARecipient { path: PathBuf },
+    NotARecipient { path: PathBuf, public: String },
+    /// The vault was not written by a member: it carries none of the vault secrets this device
+    /// knows (age does not authenticate writers; members share a secret inside the vault).
+    #[error(
+        "the vault {} was not written by a member of this vault: it does not carry the vault \
+         secret this device trusts",
+        path.display()
+    )]
+    NotAMember { path: PathBuf },
+    /// The vault is another vault than the one this device trusts.
+    #[error(
+        "{} holds another vault (id {found}) than the one this device uses (id {trusted})",
+        path.display()
+    )]
+    OtherVault {
+        path: PathBuf,
+        trusted: String,
+        found: String,
+    },
+    /// The vault was written by a device that had not seen the latest change of recipients,
+    /// and this device has no copy of its own to replace it with.
+    #[error(
+        "the vault {} was written by a device that has not seen the latest change of \
+         recipients (or by a removed one)",
+        path.display()
+    )]
+    BehindRecipients { path: PathBuf },
+    /// The file that records what this device trusts is damaged.
+    #[error("the trust file {} is damaged", path.display())]
+    DamagedTrust { path: PathBuf },
+    /// A vault secret fingerprint is 64 hexadecimal characters.
+    #[error("'{0}' is not a vault fingerprint (64 hexadecimal characters)")]
+    InvalidFingerprint(String),
     /// The file is not a vault: not age, truncated, tampered with, or its payload is not valid.
     #[error("the vault {} is damaged: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
@@ -100,7 +133,10 @@ mod tests {
                 "there is no vault at /home/u/.local/share/keyhelm/vault.age",
             ),
             (
-                Error::NotARecipient { path: p() },
+                Error::NotARecipient {
+                    path: p(),
+                    public: "age1xyz".into(),
+                },
                 "the vault /home/u/.local/share/keyhelm/vault.age is not encrypted to this \
                  device's identity",
             ),
@@ -170,6 +206,35 @@ mod tests {
                     reason: "incompatible recipients".into(),
                 },
                 "cannot encrypt the vault: incompatible recipients",
+            ),
+            (
+                Error::NotAMember { path: p() },
+                "the vault /home/u/.local/share/keyhelm/vault.age was not written by a member of \
+                 this vault: it does not carry the vault secret this device trusts",
+            ),
+            (
+                Error::OtherVault {
+                    path: p(),
+                    trusted: "aa".into(),
+                    found: "bb".into(),
+                },
+                "/home/u/.local/share/keyhelm/vault.age holds another vault (id bb) than the one \
+                 this device uses (id aa)",
+            ),
+            (
+                Error::BehindRecipients { path: p() },
+                "the vault /home/u/.local/share/keyhelm/vault.age was written by a device that \
+                 has not seen the latest change of recipients (or by a removed one)",
+            ),
+            (
+                Error::DamagedTrust {
+                    path: "/s/vault-trust".into(),
+                },
+                "the trust file /s/vault-trust is damaged",
+            ),
+            (
+                Error::InvalidFingerprint("xyz".into()),
+                "'xyz' is not a vault fingerprint (64 hexadecimal characters)",
             ),
             (
                 Error::Random("unavailable".into()),

@@ -15,6 +15,10 @@
 //! ([`Lookup`], what `keyhelm get` uses) decrypts and parses only the entries it needs, found
 //! through an index at the start of the payload.
 //!
+//! A vault shared between devices (through git or a synced folder) is kept whole and genuine
+//! on every open: each device keeps a shadow copy of what it last wrote, merges conflict copies
+//! in, and refuses a vault not written by a member (see [`Vault::read`] and `docs/sync.md`).
+//!
 //! The payload format is documented in `docs/vault-format.md`.
 //!
 //! This crate knows nothing about git, docker or the command line. It is used by the `keyhelm`
@@ -68,6 +72,7 @@ mod merge;
 mod payload;
 mod snapshot;
 mod store;
+mod sync;
 
 pub use clock::{DeviceId, Hlc, ParseDeviceIdError};
 pub use entry::{Account, CachedToken, Credential, CredentialKey};
@@ -79,7 +84,8 @@ pub use identity::{
 pub use lookup::Lookup;
 pub use merge::merge;
 pub use snapshot::Snapshot;
-pub use store::{BACKUPS_KEPT, Location, Vault};
+pub use store::{Admission, BACKUPS_KEPT, Location, Vault};
+pub use sync::Report;
 
 /// The payload format this build writes and the newest it can read.
 pub const FORMAT_VERSION: u32 = 1;

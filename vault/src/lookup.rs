@@ -22,13 +22,15 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::clock::DeviceId;
 use crate::clock::Hlc;
 use crate::entry::{Account, CachedToken, Credential};
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::index::{self, Header, Span};
 use crate::payload::{Ids, Live, Payload, decode_span};
-use crate::store::{self, Location};
+use crate::store::{self, Location, Worker};
+use crate::sync::{self, FileStamp, Lock};
 
 /// age's plaintext chunk size.
 const CHUNK: u64 = 64 * 1024;
@@ -72,21 +74,41 @@ impl fmt::Debug for Lookup {
 impl Lookup {
     /// Opens the vault at `location` with `identity`: reads and decrypts the age header and
     /// the index, nothing else yet. [`Error::Missing`] if there is no vault.
+    ///
+    /// When the vault file is not the one this device last wrote or checked (a sync brought a
+    /// new version, a conflict copy appeared), the vault is first brought up to date under the
+    /// exclusive lock, exactly as [`Vault::read`](crate::Vault::read) does, and read whole.
     pub fn open(location: &Location, identity: &Identity) -> Result<Lookup> {
         let path = &location.file;
-        let file = {
+        let (file, meta, fresh) = {
             // The shared lock orders this read after a write in progress; once open, the file
             // is ours whatever happens to its name (writers replace it by rename).
-            let _lock = store::lock_file(location, false)?;
-            File::open(path).map_err(|e| match e.kind() {
+            let lock = Lock::take(location, false)?;
+            let file = File::open(path).map_err(|e| match e.kind() {
                 ErrorKind::NotFound => Error::Missing { path: path.clone() },
                 _ => Error::io("cannot read", path, e),
-            })?
+            })?;
+            let meta = file
+                .metadata()
+                .map_err(|e| Error::io("cannot read", path, e))?;
+            let fresh = sync::is_fresh(&lock.memo(), location, FileStamp::of(&meta));
+            (file, meta, fresh)
         };
-        let file_len = file
-            .metadata()
-            .map_err(|e| Error::io("cannot read", path, e))?
-            .len();
+        if !fresh {
+            drop(file);
+            let worker = Worker {
+                location,
+                identity,
+                device: DeviceId::load_or_create(&location.state_dir)?,
+                on_write: None,
+            };
+            return Ok(Lookup {
+                path: path.clone(),
+                file_len: 0,
+                state: State::Full(Box::new(worker.checked_payload()?)),
+            });
+        }
+        let file_len = meta.len();
         let mut input = BufReader::with_capacity(READ_AHEAD, file);
         let head = input
             .fill_buf()

@@ -4,8 +4,8 @@
 //! (HLC stamp, tombstone over live, canonical encoding). That is a total order, and taking the
 //! maximum under a total order is commutative, associative and idempotent, so copies can be
 //! merged in any order, any number of times, without a common base. Version vectors take the
-//! pointwise maximum; the recipients register (with the vault secret that travels with it) is
-//! last-writer-wins by the same kind of order.
+//! pointwise maximum; each recipient keeps its latest addition or removal; the vault secrets
+//! are the newest few of both lists (a set's greatest elements, again a join).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -16,7 +16,10 @@ use zeroize::Zeroizing;
 use crate::clock::Hlc;
 use crate::entry::{Account, CachedToken, Credential, EntryId, PluginState};
 use crate::error::{Error, Result};
-use crate::payload::{Live, OtherLive, Payload, Sorted, Tombstone, encode_entry, encode_other};
+use crate::payload::{
+    Live, OtherLive, Payload, Sorted, StampedSecret, Tombstone, encode_entry, encode_other,
+    normalize_secrets,
+};
 use crate::snapshot::Snapshot;
 
 /// Merges two snapshots of the same vault into a new one (`a`'s device stamps later changes).
@@ -213,18 +216,26 @@ pub(crate) fn merge_payload(ours: &mut Payload, theirs: &Payload) -> Result<bool
     }
     let mut changed = false;
 
-    // The recipients register, with the vault secret that belongs to it.
-    let register = |p: &Payload| {
-        (
-            p.recipients_hlc,
-            p.recipients.clone(),
-            p.vault_secret.expose_secret().0,
-        )
-    };
-    if register(theirs) > register(ours) {
-        ours.recipients = theirs.recipients.clone();
-        ours.recipients_hlc = theirs.recipients_hlc;
-        ours.vault_secret = theirs.vault_secret.clone();
+    // Recipients: per key, the later addition or removal (a removal wins at an equal stamp).
+    for (key, member) in &theirs.recipients {
+        match ours.recipients.get_mut(key) {
+            Some(mine) if *mine >= *member => {}
+            Some(mine) => {
+                *mine = *member;
+                changed = true;
+            }
+            None => {
+                ours.recipients.insert(key.clone(), *member);
+                changed = true;
+            }
+        }
+    }
+
+    // Vault secrets: the newest of both lists (the current one is the newest of all).
+    let before: Vec<_> = ours.secrets.iter().map(StampedSecret::order_key).collect();
+    ours.secrets.extend(theirs.secrets.iter().cloned());
+    normalize_secrets(&mut ours.secrets);
+    if ours.secrets.iter().map(StampedSecret::order_key).ne(before) {
         changed = true;
     }
 

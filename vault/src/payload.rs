@@ -167,14 +167,44 @@ pub(crate) struct Tombstone {
     pub extra: Extra,
 }
 
+/// How many vault secrets a payload keeps: the current one and the ones it replaced, so that a
+/// device that missed a few rotations still recognises the vault (see [`Payload::secrets`]).
+pub(crate) const SECRETS_KEPT: usize = 8;
+
+/// One recipient of the recipients set: the stamp of its last addition or removal.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(crate) struct Member {
+    pub hlc: Hlc,
+    /// Removed (a tombstone): the vault is no longer encrypted to it.
+    pub removed: bool,
+}
+
+/// A vault secret and the stamp of the write that made it current.
+#[derive(Clone)]
+pub(crate) struct StampedSecret {
+    pub hlc: Hlc,
+    pub secret: SecretBox<SecretBytes>,
+}
+
+impl StampedSecret {
+    /// The order of secrets: by stamp, then by value (equal stamps only come from a
+    /// misbehaving writer).
+    pub(crate) fn order_key(&self) -> (Hlc, [u8; 32]) {
+        (self.hlc, self.secret.expose_secret().0)
+    }
+}
+
 /// The decrypted content of a vault.
 #[derive(Clone)]
 pub(crate) struct Payload {
     pub vault_id: [u8; 16],
-    pub vault_secret: SecretBox<SecretBytes>,
-    /// The recipients register (LWW): value and stamp. The vault secret travels with it.
-    pub recipients: Vec<String>,
-    pub recipients_hlc: Hlc,
+    /// The vault secrets, newest first (see [`StampedSecret::order_key`]): the first is the
+    /// current one, the others are the ones it replaced. Never empty; at most
+    /// [`SECRETS_KEPT`].
+    pub secrets: Vec<StampedSecret>,
+    /// Every recipient that was ever added, by canonical key, live or removed. The vault is
+    /// encrypted to the live ones.
+    pub recipients: BTreeMap<String, Member>,
     /// Writes per device.
     pub vv: BTreeMap<DeviceId, u64>,
     /// The greatest stamp in the payload.
@@ -187,6 +217,29 @@ pub(crate) struct Payload {
     pub tombstones: BTreeMap<EntryId, Tombstone>,
     /// Unknown top-level fields.
     pub extra: Extra,
+}
+
+impl Payload {
+    /// The current vault secret.
+    pub(crate) fn current_secret(&self) -> &StampedSecret {
+        &self.secrets[0]
+    }
+
+    /// The live recipients (the keys the vault is encrypted to), in key order.
+    pub(crate) fn live_recipients(&self) -> impl Iterator<Item = &str> + '_ {
+        self.recipients
+            .iter()
+            .filter(|(_, m)| !m.removed)
+            .map(|(k, _)| k.as_str())
+    }
+}
+
+/// Sorts secrets newest first, drops repeated ones and keeps the [`SECRETS_KEPT`] newest: the
+/// greatest elements of a set, so that merging secret lists is a join.
+pub(crate) fn normalize_secrets(secrets: &mut Vec<StampedSecret>) {
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.order_key()));
+    secrets.dedup_by(|a, b| a.order_key() == b.order_key());
+    secrets.truncate(SECRETS_KEPT);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,9 +342,8 @@ fn group<T: Serialize>(
 fn write_payload(out: &mut ZeroizingWriter, payload: &Payload) -> serde_json::Result<()> {
     let Payload {
         vault_id,
-        vault_secret,
+        secrets,
         recipients,
-        recipients_hlc,
         vv,
         max_hlc,
         credentials,
@@ -320,10 +372,10 @@ fn write_payload(out: &mut ZeroizingWriter, payload: &Payload) -> serde_json::Re
     out.put_zeros(index::text_len(hosts));
     out.put(b"\",\"vault_id\":");
     json(out, &Hex16(vault_id))?;
-    out.put(b",\"vault_secret\":");
-    json(out, &SecretHex32(vault_secret))?;
+    out.put(b",\"secrets\":");
+    json(out, &SecretsSer(secrets))?;
     out.put(b",\"recipients\":");
-    json(out, &RegisterSer(recipients, recipients_hlc))?;
+    json(out, &MembersSer(recipients))?;
     out.put(b",\"vv\":");
     json(out, &VvSer(vv))?;
     out.put(b",\"max_hlc\":");
@@ -452,13 +504,51 @@ fn write_extra<M: SerializeMap>(map: &mut M, extra: &Extra) -> Result<(), M::Err
     Ok(())
 }
 
-struct RegisterSer<'a>(&'a [String], &'a Hlc);
-impl Serialize for RegisterSer<'_> {
+/// `[{"hlc": stamp, "secret": hex}, ...]`, newest first.
+struct SecretsSer<'a>(&'a [StampedSecret]);
+impl Serialize for SecretsSer<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(2))?;
-        map.serialize_entry("value", self.0)?;
-        map.serialize_entry("hlc", &HlcSer(self.1))?;
-        map.end()
+        struct One<'a>(&'a StampedSecret);
+        impl Serialize for One<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let StampedSecret { hlc, secret } = self.0;
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("hlc", &HlcSer(hlc))?;
+                map.serialize_entry("secret", &SecretHex32(secret))?;
+                map.end()
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for secret in self.0 {
+            seq.serialize_element(&One(secret))?;
+        }
+        seq.end()
+    }
+}
+
+/// `[{"key": recipient, "hlc": stamp}, {"key": ..., "hlc": ..., "removed": true}, ...]`, in key
+/// order.
+struct MembersSer<'a>(&'a BTreeMap<String, Member>);
+impl Serialize for MembersSer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct One<'a>(&'a str, &'a Member);
+        impl Serialize for One<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let Member { hlc, removed } = self.1;
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("key", self.0)?;
+                map.serialize_entry("hlc", &HlcSer(hlc))?;
+                if *removed {
+                    map.serialize_entry("removed", &true)?;
+                }
+                map.end()
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (key, member) in self.0 {
+            seq.serialize_element(&One(key, member))?;
+        }
+        seq.end()
     }
 }
 
@@ -923,16 +1013,30 @@ impl<'de> de::Deserialize<'de> for HlcDe {
     }
 }
 
-struct RegisterDe(Vec<String>, Hlc);
-impl<'de> de::Deserialize<'de> for RegisterDe {
+/// The recipients: a list of members (`[{"key", "hlc", "removed"?}]`), or the register of
+/// earlier builds (`{"value": [key], "hlc": stamp}`: every key live, with the register's stamp).
+enum RecipientsDe {
+    Members(BTreeMap<String, Member>),
+    Register(Vec<String>, Hlc),
+}
+impl<'de> de::Deserialize<'de> for RecipientsDe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RegisterDe;
+            type Value = RecipientsDe;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a register {value, hlc}")
+                f.write_str("a list of recipients")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RegisterDe, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RecipientsDe, A::Error> {
+                let mut members = BTreeMap::new();
+                while let Some(MemberDe(key, member)) = seq.next_element()? {
+                    if members.insert(key, member).is_some() {
+                        return Err(ours("a recipient is listed twice"));
+                    }
+                }
+                Ok(RecipientsDe::Members(members))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RecipientsDe, A::Error> {
                 let (mut value, mut hlc) = (None, None);
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match &*key.0 {
@@ -944,12 +1048,96 @@ impl<'de> de::Deserialize<'de> for RegisterDe {
                     }
                 }
                 match (value, hlc) {
-                    (Some(value), Some(hlc)) => Ok(RegisterDe(value, hlc)),
+                    (Some(value), Some(hlc)) => Ok(RecipientsDe::Register(value, hlc)),
                     _ => Err(ours("the recipients register lacks its value or stamp")),
                 }
             }
         }
+        d.deserialize_any(V)
+    }
+}
+
+struct MemberDe(String, Member);
+impl<'de> de::Deserialize<'de> for MemberDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MemberDe;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a recipient {key, hlc}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MemberDe, A::Error> {
+                let (mut key, mut hlc, mut removed) = (None, None, false);
+                while let Some(name) = map.next_key::<Key<'de>>()? {
+                    match &*name.0 {
+                        "key" => key = Some(map.next_value::<String>()?),
+                        "hlc" => hlc = Some(map.next_value::<HlcDe>()?.0),
+                        "removed" => removed = map.next_value::<bool>()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                match (key, hlc) {
+                    (Some(key), Some(hlc)) if !key.is_empty() => {
+                        Ok(MemberDe(key, Member { hlc, removed }))
+                    }
+                    _ => Err(ours("a recipient lacks its key or stamp")),
+                }
+            }
+        }
         d.deserialize_map(V)
+    }
+}
+
+/// `[{"hlc": stamp, "secret": hex}, ...]`.
+struct SecretsDe(Vec<StampedSecret>);
+impl<'de> de::Deserialize<'de> for SecretsDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct One(StampedSecret);
+        impl<'de> de::Deserialize<'de> for One {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = One;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a vault secret {hlc, secret}")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<One, A::Error> {
+                        let (mut hlc, mut secret) = (None, None);
+                        while let Some(name) = map.next_key::<Key<'de>>()? {
+                            match &*name.0 {
+                                "hlc" => hlc = Some(map.next_value::<HlcDe>()?.0),
+                                "secret" => secret = Some(map.next_value::<SecretHex32De>()?.0),
+                                _ => {
+                                    map.next_value::<IgnoredAny>()?;
+                                }
+                            }
+                        }
+                        match (hlc, secret) {
+                            (Some(hlc), Some(secret)) => Ok(One(StampedSecret { hlc, secret })),
+                            _ => Err(ours("a vault secret lacks its value or stamp")),
+                        }
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SecretsDe;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of vault secrets")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SecretsDe, A::Error> {
+                let mut secrets = Vec::new();
+                while let Some(One(secret)) = seq.next_element()? {
+                    secrets.push(secret);
+                }
+                Ok(SecretsDe(secrets))
+            }
+        }
+        d.deserialize_seq(V)
     }
 }
 
@@ -1054,7 +1242,8 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
         let mut format = None;
         let mut vault_id = None;
         let mut vault_secret = None;
-        let mut register = None;
+        let mut secrets = None;
+        let mut recipients = None;
         let mut vv = None;
         let mut max_hlc = None;
         let mut parts = None;
@@ -1077,8 +1266,10 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                     map.next_value::<IgnoredAny>()?;
                 }
                 "vault_id" => vault_id = Some(map.next_value::<Hex16De>()?.0),
+                "secrets" => secrets = Some(map.next_value::<SecretsDe>()?.0),
+                // Earlier builds: one secret, stamped by the recipients register.
                 "vault_secret" => vault_secret = Some(map.next_value::<SecretHex32De>()?.0),
-                "recipients" => register = Some(map.next_value::<RegisterDe>()?),
+                "recipients" => recipients = Some(map.next_value::<RecipientsDe>()?),
                 "vv" => vv = Some(map.next_value::<VvDe>()?.0),
                 "max_hlc" => max_hlc = Some(map.next_value::<HlcDe>()?.0),
                 "entries" => {
@@ -1098,18 +1289,43 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
         let missing = |name: &str| ours::<A::Error>(&format!("the payload has no `{name}` field"));
         format.ok_or_else(|| missing("format"))?;
         let vault_id = vault_id.ok_or_else(|| missing("vault_id"))?;
-        let vault_secret = vault_secret.ok_or_else(|| missing("vault_secret"))?;
-        let RegisterDe(recipients, recipients_hlc) =
-            register.ok_or_else(|| missing("recipients"))?;
+        let (recipients, register_hlc) = match recipients.ok_or_else(|| missing("recipients"))? {
+            RecipientsDe::Members(members) => (members, None),
+            RecipientsDe::Register(keys, hlc) => (
+                keys.into_iter()
+                    .map(|key| {
+                        (
+                            key,
+                            Member {
+                                hlc,
+                                removed: false,
+                            },
+                        )
+                    })
+                    .collect(),
+                Some(hlc),
+            ),
+        };
+        let mut secrets = match (secrets, vault_secret) {
+            (Some(secrets), _) => secrets,
+            (None, Some(secret)) => vec![StampedSecret {
+                hlc: register_hlc.unwrap_or(Hlc::ZERO),
+                secret,
+            }],
+            (None, None) => return Err(missing("secrets")),
+        };
+        if secrets.is_empty() {
+            return Err(ours("the payload lists no vault secret"));
+        }
+        normalize_secrets(&mut secrets);
         let vv = vv.ok_or_else(|| missing("vv"))?;
         let max_hlc = max_hlc.ok_or_else(|| missing("max_hlc"))?;
         let parts = parts.ok_or_else(|| missing("entries"))?;
         assemble(
             Header {
                 vault_id,
-                vault_secret,
+                secrets,
                 recipients,
-                recipients_hlc,
                 vv,
                 max_hlc,
                 extra,
@@ -1122,9 +1338,8 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
 
 struct Header {
     vault_id: [u8; 16],
-    vault_secret: SecretBox<SecretBytes>,
-    recipients: Vec<String>,
-    recipients_hlc: Hlc,
+    secrets: Vec<StampedSecret>,
+    recipients: BTreeMap<String, Member>,
     vv: BTreeMap<DeviceId, u64>,
     max_hlc: Hlc,
     extra: Extra,
@@ -1162,21 +1377,24 @@ fn assemble(header: Header, parts: Parts) -> Result<Payload, &'static str> {
         .collect::<HashSet<_>>();
     let Header {
         vault_id,
-        vault_secret,
+        secrets,
         recipients,
-        recipients_hlc,
         vv,
         max_hlc: stored,
         extra,
     } = header;
+    // The invariant "max_hlc is the greatest stamp" holds even if a writer broke it.
+    let max_hlc = recipients
+        .values()
+        .map(|m| m.hlc)
+        .chain(secrets.iter().map(|s| s.hlc))
+        .fold(stored.max(max_hlc), Hlc::max);
     Ok(Payload {
         vault_id,
-        vault_secret,
+        secrets,
         recipients,
-        recipients_hlc,
         vv,
-        // The invariant "max_hlc is the greatest stamp" holds even if a writer broke it.
-        max_hlc: stored.max(max_hlc).max(recipients_hlc),
+        max_hlc,
         credentials: into_set(credentials, &dead_ids).ok_or(DUPLICATE)?,
         accounts: into_set(accounts, &dead_ids).ok_or(DUPLICATE)?,
         tokens: into_set(tokens, &dead_ids).ok_or(DUPLICATE)?,

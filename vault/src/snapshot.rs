@@ -10,7 +10,10 @@ use crate::clock::{DeviceId, Hlc, fill_random, now_ms};
 use crate::entry::{Account, Body, CachedToken, Credential, CredentialKey, PluginState};
 use crate::error::{Error, Result};
 use crate::identity::parse_recipient;
-use crate::payload::{BodySer, Live, Payload, SecretBytes, Sorted, Tombstone};
+use crate::payload::{
+    BodySer, Live, Member, Payload, SecretBytes, Sorted, StampedSecret, Tombstone,
+    normalize_secrets,
+};
 
 /// The decrypted content of the vault, as read or as being modified inside
 /// [`Vault::update`](crate::Vault::update).
@@ -73,19 +76,11 @@ impl Snapshot {
     pub(crate) fn new_vault(device: DeviceId, recipient: String) -> Result<Snapshot> {
         let mut vault_id = [0u8; 16];
         fill_random(&mut vault_id)?;
-        let mut failed = None;
-        let vault_secret = SecretBox::init_with_mut(|s: &mut SecretBytes| {
-            failed = fill_random(&mut s.0).err();
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
         let mut snapshot = Snapshot {
             payload: Payload {
                 vault_id,
-                vault_secret,
-                recipients: vec![recipient],
-                recipients_hlc: Hlc::ZERO,
+                secrets: Vec::new(),
+                recipients: BTreeMap::new(),
                 vv: BTreeMap::new(),
                 max_hlc: Hlc::ZERO,
                 credentials: Sorted::default(),
@@ -101,7 +96,18 @@ impl Snapshot {
             size_hint: 0,
             fixed_now: None,
         };
-        snapshot.payload.recipients_hlc = snapshot.stamp();
+        let hlc = snapshot.stamp();
+        snapshot.payload.secrets.push(StampedSecret {
+            hlc,
+            secret: random_secret()?,
+        });
+        snapshot.payload.recipients.insert(
+            recipient,
+            Member {
+                hlc,
+                removed: false,
+            },
+        );
         Ok(snapshot)
     }
 
@@ -219,16 +225,59 @@ impl Snapshot {
     pub fn remove_plugin_state(&mut self, account: &str) -> bool {
         self.remove::<PluginState>(account)
     }
-    /// The recipients the vault is encrypted to on the next write.
+    /// The recipients the vault is encrypted to on the next write, in canonical form and
+    /// sorted.
     pub fn recipients(&self) -> Vec<String> {
-        self.payload.recipients.clone()
+        self.payload.live_recipients().map(str::to_owned).collect()
     }
 
-    /// Replaces the recipients (`age1...`, `ssh-ed25519 ...`; stored in canonical form,
-    /// duplicates dropped). Takes effect on the next write: every write encrypts to the
-    /// current list. Removing a recipient also rotates the vault secret, because the removed
-    /// key knew the old one. [`Vault::update`](crate::Vault::update) refuses to write a vault
-    /// that this device could no longer read.
+    /// Adds a recipient (`age1...`, `ssh-ed25519 ...`; stored in canonical form). Takes effect
+    /// on the next write: every write encrypts to the current recipients. Returns `false` if
+    /// it already was one.
+    pub fn add_recipient(&mut self, recipient: &str) -> Result<bool> {
+        let key = parse_recipient(recipient)?.text;
+        if self
+            .payload
+            .recipients
+            .get(&key)
+            .is_some_and(|m| !m.removed)
+        {
+            return Ok(false);
+        }
+        let hlc = self.stamp();
+        self.payload.recipients.insert(
+            key,
+            Member {
+                hlc,
+                removed: false,
+            },
+        );
+        self.dirty = true;
+        Ok(true)
+    }
+
+    /// Removes a recipient, and rotates the vault secret: the removed key knew the old one.
+    /// Returns `false` if it was not one. [`Error::NoRecipients`] if it is the last one.
+    /// [`Vault::update`](crate::Vault::update) refuses to write a vault that this device could
+    /// no longer read.
+    pub fn remove_recipient(&mut self, recipient: &str) -> Result<bool> {
+        let key = parse_recipient(recipient)?.text;
+        if self.payload.recipients.get(&key).is_none_or(|m| m.removed) {
+            return Ok(false);
+        }
+        if self.payload.live_recipients().all(|r| r == key) {
+            return Err(Error::NoRecipients);
+        }
+        let hlc = self.stamp();
+        self.payload
+            .recipients
+            .insert(key, Member { hlc, removed: true });
+        self.push_secret(hlc)?;
+        Ok(true)
+    }
+
+    /// Replaces the recipients (see [`add_recipient`](Self::add_recipient) and
+    /// [`remove_recipient`](Self::remove_recipient)): removing any rotates the vault secret.
     pub fn set_recipients<S: AsRef<str>>(
         &mut self,
         recipients: impl IntoIterator<Item = S>,
@@ -243,29 +292,42 @@ impl Snapshot {
         if list.is_empty() {
             return Err(Error::NoRecipients);
         }
-        if list == self.payload.recipients {
+        for key in &list {
+            self.add_recipient(key)?;
+        }
+        let gone: Vec<String> = self
+            .payload
+            .live_recipients()
+            .filter(|r| !list.iter().any(|k| k == r))
+            .map(str::to_owned)
+            .collect();
+        if gone.is_empty() {
             return Ok(());
         }
-        let removed = self
-            .payload
-            .recipients
-            .iter()
-            .any(|old| !list.contains(old));
-        if removed {
-            self.payload.vault_secret = random_secret()?;
+        // One stamp and one rotation for all of them.
+        let hlc = self.stamp();
+        for key in gone {
+            self.payload
+                .recipients
+                .insert(key, Member { hlc, removed: true });
         }
-        self.payload.recipients = list;
-        self.payload.recipients_hlc = self.stamp();
-        self.dirty = true;
-        Ok(())
+        self.push_secret(hlc)
     }
 
     /// Replaces the vault secret with a fresh random one (see
-    /// [`vault_secret_fingerprint`](Self::vault_secret_fingerprint)).
+    /// [`vault_secret_fingerprint`](Self::vault_secret_fingerprint)). The replaced secrets are
+    /// kept (a few), so that devices that knew them accept the vault.
     pub fn rotate_vault_secret(&mut self) -> Result<()> {
-        self.payload.vault_secret = random_secret()?;
-        // The secret travels with the recipients register: re-stamp it.
-        self.payload.recipients_hlc = self.stamp();
+        let hlc = self.stamp();
+        self.push_secret(hlc)
+    }
+
+    fn push_secret(&mut self, hlc: Hlc) -> Result<()> {
+        self.payload.secrets.push(StampedSecret {
+            hlc,
+            secret: random_secret()?,
+        });
+        normalize_secrets(&mut self.payload.secrets);
         self.dirty = true;
         Ok(())
     }
@@ -275,15 +337,20 @@ impl Snapshot {
         hex::encode(self.payload.vault_id)
     }
 
-    /// SHA-256 over the vault id and the vault secret, in hex: a value a device can pin to
-    /// recognise later writes by a holder of the secret. The secret itself never leaves the
-    /// crate.
+    /// SHA-256 over the vault id and the current vault secret, in hex: a value a device can
+    /// pin to recognise later writes by a holder of the secret. The secret itself never
+    /// leaves the crate.
     pub fn vault_secret_fingerprint(&self) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(b"keyhelm-vault-secret-v1\0");
-        hasher.update(self.payload.vault_id);
-        hasher.update(self.payload.vault_secret.expose_secret().0);
-        hex::encode(hasher.finalize())
+        fingerprint(&self.payload.vault_id, self.payload.current_secret())
+    }
+
+    /// The fingerprints of every vault secret the vault keeps, the current one first.
+    pub fn vault_secret_fingerprints(&self) -> Vec<String> {
+        self.payload
+            .secrets
+            .iter()
+            .map(|s| fingerprint(&self.payload.vault_id, s))
+            .collect()
     }
 
     /// Writes per device, as recorded in the vault (a version vector).
@@ -324,6 +391,15 @@ impl Snapshot {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// `SHA-256("keyhelm-vault-secret-v1\0" || vault_id || secret)` in hex.
+fn fingerprint(vault_id: &[u8; 16], secret: &StampedSecret) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"keyhelm-vault-secret-v1\0");
+    hasher.update(vault_id);
+    hasher.update(secret.secret.expose_secret().0);
+    hex::encode(hasher.finalize())
 }
 
 fn random_secret() -> Result<SecretBox<SecretBytes>> {
@@ -469,7 +545,9 @@ mod tests {
         // Adding keeps the secret.
         s.set_recipients([me.as_str(), other.as_str(), me.as_str()])
             .unwrap();
-        assert_eq!(s.recipients(), vec![me.clone(), other.clone()]);
+        let mut both = vec![me.clone(), other.clone()];
+        both.sort();
+        assert_eq!(s.recipients(), both);
         assert_eq!(s.vault_secret_fingerprint(), fingerprint);
         // Removing rotates it.
         s.set_recipients([me.as_str()]).unwrap();
@@ -482,11 +560,22 @@ mod tests {
             s.set_recipients(["nope"]),
             Err(Error::InvalidRecipient(_))
         ));
-        assert_eq!(s.recipients(), vec![me]);
+        assert_eq!(s.recipients(), vec![me.clone()]);
         let before = s.vault_secret_fingerprint();
         s.rotate_vault_secret().unwrap();
         assert_ne!(s.vault_secret_fingerprint(), before);
         assert_eq!(s.vault_secret_fingerprint().len(), 64);
+        // The replaced secrets are kept, newest first.
+        assert_eq!(
+            s.vault_secret_fingerprints()[..3],
+            [s.vault_secret_fingerprint(), before, fingerprint.clone()][..]
+        );
+        // Adding and removing one at a time; the last one cannot go.
+        assert!(s.add_recipient(&other).unwrap());
+        assert!(!s.add_recipient(&other).unwrap());
+        assert!(s.remove_recipient(&other).unwrap());
+        assert!(!s.remove_recipient(&other).unwrap());
+        assert!(matches!(s.remove_recipient(&me), Err(Error::NoRecipients)));
     }
 
     #[test]

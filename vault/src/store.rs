@@ -1,5 +1,7 @@
-//! [`Vault`]: locking, decryption, atomic writes and backups.
+//! [`Vault`]: locking, decryption, atomic writes and backups, and keeping this device's copy
+//! whole and genuine (shadow copy, conflict copies, trust: see [`crate::sync`]).
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, ErrorKind, Read, Write as _};
 use std::path::{Path, PathBuf};
@@ -9,10 +11,13 @@ use zeroize::Zeroizing;
 use crate::FORMAT_VERSION;
 use crate::clock::{DeviceId, Utc, now_ms};
 use crate::error::{Error, Result};
-use crate::fsutil::{self, create_private_dir_all, parent_dir, sync_dir};
+use crate::fsutil::{create_private_dir_all, parent_dir, sync_dir};
 use crate::identity::{Identity, parse_recipient};
 use crate::payload::{DecodeError, Ids, Payload, decode_with, encode};
 use crate::snapshot::Snapshot;
+use crate::sync::{
+    self, FileStamp, Lock, Memo, Report, SHADOW_FILE, TRUST_FILE, Trust, Verdict, classify,
+};
 
 /// How many backups of earlier vault files are kept in `<state_dir>/backups/`.
 pub const BACKUPS_KEPT: usize = 5;
@@ -22,7 +27,8 @@ pub const BACKUPS_KEPT: usize = 5;
 pub struct Location {
     /// The vault file, e.g. `$KEYHELM_HOME/vault/vault.age`.
     pub file: PathBuf,
-    /// Private per-device folder: `vault.lock` (sidecar lock), `backups/`, later `shadow.age`.
+    /// Private per-device folder: `vault.lock` (sidecar lock), `backups/`, `shadow.age`,
+    /// `vault-trust`.
     pub state_dir: PathBuf,
 }
 
@@ -35,6 +41,35 @@ impl Location {
     /// The folder of backups.
     pub fn backup_dir(&self) -> PathBuf {
         self.state_dir.join("backups")
+    }
+
+    /// This device's shadow copy: the vault as this device last wrote or accepted it.
+    pub fn shadow_file(&self) -> PathBuf {
+        self.state_dir.join(SHADOW_FILE)
+    }
+
+    /// The vault id and secret fingerprints this device trusts.
+    pub fn trust_file(&self) -> PathBuf {
+        self.state_dir.join(TRUST_FILE)
+    }
+
+    /// The conflict copies next to the vault file (`vault.sync-conflict-*.age`,
+    /// `vault (... conflicted copy ...).age`), sorted by name.
+    pub fn conflict_copies(&self) -> Vec<PathBuf> {
+        sync::conflict_copies(&self.file)
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    /// Forgets what this device trusts and its shadow copy: the next vault opened here is
+    /// trusted on first use (joining another vault).
+    pub fn forget_trust(&self) -> Result<()> {
+        let lock = Lock::take(self, true)?;
+        Trust::forget(&self.state_dir)?;
+        sync::remove_if_exists(&self.shadow_file())?;
+        lock.set_memo(&Memo::default());
+        Ok(())
     }
 
     /// The backups, oldest first.
@@ -59,12 +94,39 @@ fn is_backup_name(name: &str) -> bool {
     name.starts_with("vault-") && name.ends_with(".age")
 }
 
+/// Runs after every write of the vault file through a [`Vault`] (see [`Vault::on_write`]).
+type WriteHook = Box<dyn Fn() + Send + Sync>;
+
+/// What to do with another copy of the vault (a git merge's other side): see
+/// [`Vault::admit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admission {
+    /// It carries the vault secret this device trusts: merge it.
+    Merge,
+    /// Its current secret is one this device saw replaced when a recipient was removed: it
+    /// was written by a device that had not yet seen that change (or by the removed device).
+    /// Keep this device's version; the writer's own updates come back when it catches up.
+    KeepOurs,
+}
+
 /// A handle on the vault of this device.
-#[derive(Debug)]
 pub struct Vault {
     location: Location,
     identity: Identity,
     device: DeviceId,
+    on_write: Option<WriteHook>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("location", &self.location)
+            .field("identity", &self.identity)
+            .field("device", &self.device)
+            .field("on_write", &self.on_write.is_some())
+            .finish()
+    }
 }
 
 impl Vault {
@@ -75,7 +137,15 @@ impl Vault {
             location,
             identity,
             device,
+            on_write: None,
         }
+    }
+
+    /// Runs `hook` after every successful write of the vault file through this handle (for
+    /// example to start a background sync). The hook runs with the exclusive lock held: it
+    /// should only start something, not wait for it.
+    pub fn on_write(&mut self, hook: impl Fn() + Send + Sync + 'static) {
+        self.on_write = Some(Box::new(hook));
     }
 
     /// Where the vault and this device's state live.
@@ -98,77 +168,426 @@ impl Vault {
         self.location.file.exists()
     }
 
-    /// Creates an empty vault encrypted to this device's identity. Error if one exists.
+    fn worker(&self) -> Worker<'_> {
+        Worker {
+            location: &self.location,
+            identity: &self.identity,
+            device: self.device,
+            on_write: self.on_write.as_ref(),
+        }
+    }
+
+    /// Creates an empty vault encrypted to this device's identity, and trusts it. Error if one
+    /// exists.
     pub fn create(&self) -> Result<()> {
-        let _lock = self.lock(true)?;
+        let lock = Lock::take(&self.location, true)?;
         let file = &self.location.file;
         if file.symlink_metadata().is_ok() {
             return Err(Error::AlreadyExists { path: file.clone() });
         }
-        let mut snapshot = Snapshot::new_vault(self.device, self.identity.public())?;
-        self.commit(&mut snapshot, None)
+        let snapshot = Snapshot::new_vault(self.device, self.identity.public())?;
+        let mut loaded = Loaded::new(snapshot);
+        // A new vault: whatever this device trusted before is replaced.
+        loaded.checked = true;
+        self.worker().finish(&lock, &mut loaded)
     }
 
-    /// Reads and decrypts the vault under a shared lock. [`Error::Missing`] if there is none.
+    /// Reads and decrypts the vault. [`Error::Missing`] if there is none.
+    ///
+    /// When the vault file is the one this device last wrote or checked (and no conflict copy
+    /// appeared), this takes the shared lock and decrypts. Otherwise it first brings the file
+    /// up to date under the exclusive lock: refuses it if it was not written by a member,
+    /// merges this device's shadow copy and the conflict copies into it, and writes the result
+    /// if anything was missing (see [`crate::sync`]).
     pub fn read(&self) -> Result<Snapshot> {
-        let lock = self.lock(false)?;
-        let bytes = read_vault_bytes(&self.location.file)?;
-        drop(lock);
-        // Ids are verified whenever a payload is about to be written or merged; a read
-        // (every git lookup) trusts them, which halves its cost.
-        self.open_bytes(&bytes, &self.location.file, Ids::Trust)
+        {
+            let lock = Lock::take(&self.location, false)?;
+            let (bytes, stamp) = read_vault_file(&self.location.file)?;
+            if sync::is_fresh(&lock.memo(), &self.location, stamp) {
+                drop(lock);
+                // Ids are verified whenever a payload is about to be written or merged; a
+                // read (every git lookup) trusts them, which halves its cost.
+                return self
+                    .worker()
+                    .open_bytes(&bytes, &self.location.file, Ids::Trust);
+            }
+        }
+        let lock = Lock::take(&self.location, true)?;
+        let worker = self.worker();
+        let mut loaded = worker.load(&lock, Mode::Read)?;
+        worker.finish(&lock, &mut loaded)?;
+        Ok(loaded.snapshot)
+    }
+
+    /// Brings the vault file up to date now, whatever this device remembers: checks that it
+    /// was written by a member, merges this device's shadow copy and every conflict copy into
+    /// it, writes it if anything was missing, and removes the conflict copies it merged.
+    /// [`Error::Missing`] if there is no vault.
+    pub fn sync_local(&self) -> Result<Report> {
+        let lock = Lock::take(&self.location, true)?;
+        remove_stale_temps(&self.location.file);
+        let worker = self.worker();
+        let mut loaded = worker.load(&lock, Mode::Force)?;
+        worker.finish(&lock, &mut loaded)?;
+        Ok(loaded.report)
     }
 
     /// Reads and decrypts another vault file (a conflict copy, a shadow copy, one side of a
-    /// git merge) with this device's identity. No lock is taken.
+    /// git merge) with this device's identity. No lock is taken and nothing is checked
+    /// against what this device trusts (see [`Vault::admit`]).
     pub fn read_file(&self, path: &Path) -> Result<Snapshot> {
-        let bytes = read_vault_bytes(path)?;
-        self.open_bytes(&bytes, path, Ids::Verify)
+        self.worker().read_file(path)
+    }
+
+    /// Decrypts vault bytes that are not in a file of their own (`git show`); `origin` names
+    /// them in errors. Nothing is checked against what this device trusts (see
+    /// [`Vault::admit`]).
+    pub fn open_bytes(&self, bytes: &[u8], origin: &Path) -> Result<Snapshot> {
+        self.worker().open_bytes(bytes, origin, Ids::Verify)
     }
 
     /// Encrypts `snapshot` to its recipients and atomically replaces `path` with it (for a
     /// git merge driver's result, for example). No lock is taken and no backup is kept.
     pub fn write_file(&self, path: &Path, snapshot: &Snapshot) -> Result<()> {
-        let ciphertext = self.encrypt(snapshot)?;
-        replace_file(path, &ciphertext, None)
+        let ciphertext = self.worker().encrypt(snapshot)?;
+        replace_file(path, &ciphertext, None).map(|_| ())
+    }
+
+    /// Whether another copy of the vault, read from `path`, may be merged into this device's:
+    /// [`Admission::Merge`] if it carries the vault secret this device trusts (or this device
+    /// trusts none yet), [`Admission::KeepOurs`] if it was written before a recipient change
+    /// this device has seen; otherwise an error ([`Error::NotAMember`], [`Error::OtherVault`]).
+    pub fn admit(&self, other: &Snapshot, path: &Path) -> Result<Admission> {
+        let trust = Trust::load(&self.location.state_dir)?;
+        match classify(trust.as_ref(), other) {
+            Verdict::Trusted => Ok(Admission::Merge),
+            Verdict::Behind => Ok(Admission::KeepOurs),
+            verdict => Err(sync::refusal(
+                verdict,
+                trust.as_ref().expect("only a trust refuses"),
+                other,
+                path,
+            )),
+        }
+    }
+
+    /// Declares a vault secret fingerprint trusted (one that another member's
+    /// [`Snapshot::vault_secret_fingerprint`] shows): a vault that carries it is accepted,
+    /// for example after two members removed recipients at the same time, or when this
+    /// device should switch to another vault.
+    pub fn trust_fingerprint(&self, fingerprint: &str) -> Result<()> {
+        let fp = fingerprint.trim().to_ascii_lowercase();
+        if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidFingerprint(
+                fingerprint.chars().take(80).collect(),
+            ));
+        }
+        let lock = Lock::take(&self.location, true)?;
+        if let Some(mut trust) = Trust::load(&self.location.state_dir)?
+            && !trust.known.contains(&fp)
+            && !trust.also.contains(&fp)
+        {
+            trust.also.push(fp);
+            trust.save(&self.location.state_dir)?;
+        }
+        // The next open checks the vault again.
+        lock.set_memo(&Memo::default());
+        Ok(())
+    }
+
+    /// Forgets what this device trusts and its shadow copy (see [`Location::forget_trust`]).
+    pub fn forget_trust(&self) -> Result<()> {
+        self.location.forget_trust()
     }
 
     /// Read-modify-write under the exclusive lock. Creates the vault (encrypted to this
-    /// device) when there is none. Writes only if `f` changed something, atomically, keeping
+    /// device) when there is none; restores it from this device's shadow copy instead when the
+    /// vault this device trusts has disappeared. Writes only if `f` changed something (or the
+    /// file had to be brought up to date, as [`Vault::read`] does), atomically, keeping
     /// backups. If `f` fails, nothing is written.
     ///
-    /// A vault that exists but cannot be read (not a recipient, damaged, newer format) is
-    /// returned as an error before `f` runs, and the file is left exactly as it was.
+    /// A vault that exists but cannot be read (not a recipient, damaged, newer format, not
+    /// written by a member) is returned as an error before `f` runs, and the file is left
+    /// exactly as it was.
     pub fn update<T, E>(&self, f: impl FnOnce(&mut Snapshot) -> Result<T, E>) -> Result<T, E>
     where
         E: From<Error>,
     {
-        let _lock = self.lock(true)?;
-        let file = &self.location.file;
-        remove_stale_temps(file);
-        let (mut snapshot, previous) = match read_vault_bytes(file) {
-            Ok(bytes) => (self.open_bytes(&bytes, file, Ids::Verify)?, Some(bytes)),
-            Err(Error::Missing { .. }) => (
-                Snapshot::new_vault(self.device, self.identity.public())?,
-                None,
-            ),
-            Err(e) => return Err(e.into()),
-        };
-        let value = f(&mut snapshot)?;
-        if snapshot.dirty {
-            self.commit(&mut snapshot, previous.as_deref())?;
-        }
+        let lock = Lock::take(&self.location, true)?;
+        remove_stale_temps(&self.location.file);
+        let worker = self.worker();
+        let mut loaded = worker.load(&lock, Mode::Update)?;
+        let value = f(&mut loaded.snapshot)?;
+        worker.finish(&lock, &mut loaded)?;
         Ok(value)
     }
+}
 
-    /// Takes the sidecar lock. Released when the returned file is closed.
-    fn lock(&self, exclusive: bool) -> Result<File> {
-        lock_file(&self.location, exclusive)
+/// How [`Worker::load`] treats the vault file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// A read: a missing vault is an error.
+    Read,
+    /// A read-modify-write: a missing vault is created (or restored from the shadow copy).
+    Update,
+    /// Check everything, whatever the memo says (`keyhelm sync`).
+    Force,
+}
+
+/// The vault as loaded for a read or a write, with what must happen when it is finished.
+struct Loaded {
+    snapshot: Snapshot,
+    /// The vault file's bytes as read (`None`: there was none), for the backup.
+    previous: Option<Vec<u8>>,
+    /// Its stamp as read.
+    previous_stamp: Option<FileStamp>,
+    /// Whether the full check ran: the shadow copy, the trust and the memo are brought up to
+    /// date when finished.
+    checked: bool,
+    /// The trust file as read by the check.
+    trust: Option<Trust>,
+    /// The shadow copy's bytes as read by the check.
+    shadow: Option<Vec<u8>>,
+    /// Conflict copies to remove once the vault holds what they held.
+    copies: Vec<PathBuf>,
+    /// Conflict copies left in place (for the memo).
+    ignored: Vec<(OsString, FileStamp)>,
+    report: Report,
+}
+
+impl Loaded {
+    fn new(snapshot: Snapshot) -> Loaded {
+        Loaded {
+            snapshot,
+            previous: None,
+            previous_stamp: None,
+            checked: false,
+            trust: None,
+            shadow: None,
+            copies: Vec::new(),
+            ignored: Vec::new(),
+            report: Report::default(),
+        }
+    }
+}
+
+/// The operations on one device's vault, shared by [`Vault`] and [`crate::Lookup`] (which has
+/// no `Vault`, and loads the device id only when it must write).
+pub(crate) struct Worker<'a> {
+    pub location: &'a Location,
+    pub identity: &'a Identity,
+    pub device: DeviceId,
+    pub on_write: Option<&'a WriteHook>,
+}
+
+impl Worker<'_> {
+    /// Reads the vault under the exclusive lock (`lock`). Fast when the file is the one this
+    /// device last wrote or checked; otherwise the full check (see [`crate::sync`]): the vault
+    /// is refused unless written by a member, the shadow copy and the conflict copies are
+    /// merged in (the snapshot is then marked changed).
+    fn load(&self, lock: &Lock, mode: Mode) -> Result<Loaded> {
+        debug_assert!(lock.is_exclusive());
+        let file = &self.location.file;
+        let found = match read_vault_file(file) {
+            Ok(found) => Some(found),
+            Err(Error::Missing { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let memo = lock.memo();
+        if mode != Mode::Force
+            && let Some((bytes, stamp)) = &found
+            && sync::is_fresh(&memo, self.location, *stamp)
+        {
+            let mut loaded = Loaded::new(self.open_bytes(bytes, file, Ids::Verify)?);
+            loaded.previous_stamp = Some(*stamp);
+            loaded.previous = found.map(|(bytes, _)| bytes);
+            return Ok(loaded);
+        }
+
+        let state_dir = &self.location.state_dir;
+        let trust = Trust::load(state_dir)?;
+        let shadow_bytes = std::fs::read(self.location.shadow_file()).ok();
+        let shadow_path = self.location.shadow_file();
+        // The shadow copy is this device's own: unreadable (another identity, damaged), it is
+        // simply replaced. When it is the vault file byte for byte (the file was only touched,
+        // or a sync tool wrote the same content again), there is nothing to merge.
+        let same = matches!((&shadow_bytes, &found), (Some(s), Some((v, _))) if s == v);
+        let shadow = shadow_bytes
+            .as_deref()
+            .filter(|_| !same)
+            .and_then(|b| self.open_bytes(b, &shadow_path, Ids::Verify).ok());
+        let mut report = Report::default();
+        let snapshot = match &found {
+            Some((bytes, _)) => {
+                let mut vault = self.open_bytes(bytes, file, Ids::Verify)?;
+                match classify(trust.as_ref(), &vault) {
+                    Verdict::Trusted => {
+                        if let Some(shadow) = &shadow
+                            && shadow.payload.vault_id == vault.payload.vault_id
+                        {
+                            vault.merge_from(shadow)?;
+                            report.restored = vault.dirty;
+                        }
+                        vault
+                    }
+                    Verdict::Behind => match &shadow {
+                        Some(shadow) if shadow.payload.vault_id == vault.payload.vault_id => {
+                            let mut ours = shadow.clone();
+                            ours.dirty = true;
+                            report.superseded = true;
+                            ours
+                        }
+                        _ => return Err(Error::BehindRecipients { path: file.clone() }),
+                    },
+                    verdict => {
+                        let trust = trust.as_ref().expect("only a trust refuses");
+                        return Err(sync::refusal(verdict, trust, &vault, file));
+                    }
+                }
+            }
+            None if mode == Mode::Update => match (&trust, &shadow) {
+                (Some(t), Some(shadow)) if shadow.vault_id() == t.vault_id => {
+                    let mut ours = shadow.clone();
+                    ours.dirty = true;
+                    report.restored = true;
+                    ours
+                }
+                _ => Snapshot::new_vault(self.device, self.identity.public())?,
+            },
+            None => return Err(Error::Missing { path: file.clone() }),
+        };
+        let mut loaded = Loaded::new(snapshot);
+        loaded.report = report;
+        self.merge_copies(&mut loaded, trust.as_ref(), &memo, mode)?;
+        loaded.checked = true;
+        loaded.trust = trust;
+        loaded.shadow = shadow_bytes;
+        if let Some((bytes, stamp)) = found {
+            loaded.previous = Some(bytes);
+            loaded.previous_stamp = Some(stamp);
+        }
+        Ok(loaded)
+    }
+
+    /// Merges the conflict copies next to the vault file into `loaded`: those that carry the
+    /// vault's current secret, and removes those that hold nothing new; leaves the others in
+    /// place (and remembers them, so that lookups do not read them again while unchanged).
+    fn merge_copies(
+        &self,
+        loaded: &mut Loaded,
+        previous: Option<&Trust>,
+        memo: &Memo,
+        mode: Mode,
+    ) -> Result<()> {
+        let trust = Trust::of(&loaded.snapshot, previous);
+        for (path, name) in sync::conflict_copies(&self.location.file) {
+            let stamp = sync::stamp_of(&path);
+            let Some(stamp) = stamp else { continue };
+            if mode != Mode::Force && memo.ignored.contains(&(name.clone(), stamp)) {
+                loaded.ignored.push((name, stamp));
+                continue;
+            }
+            let ignore = |loaded: &mut Loaded, error: Error| {
+                loaded.report.ignored.push((path.clone(), error));
+                loaded.ignored.push((name.clone(), stamp));
+            };
+            let copy = match self.read_file(&path) {
+                Ok(copy) => copy,
+                Err(e) => {
+                    ignore(loaded, e);
+                    continue;
+                }
+            };
+            if copy.payload.vault_id != loaded.snapshot.payload.vault_id {
+                let error = Error::DifferentVaults {
+                    ours: loaded.snapshot.vault_id(),
+                    theirs: copy.vault_id(),
+                };
+                ignore(loaded, error);
+                continue;
+            }
+            match classify(Some(&trust), &copy) {
+                Verdict::Trusted => {
+                    loaded.snapshot.merge_from(&copy)?;
+                }
+                verdict => {
+                    // Not trusted, but harmless if the vault already holds all of it.
+                    let mut probe = loaded.snapshot.clone();
+                    probe.dirty = false;
+                    probe.merge_from(&copy)?;
+                    if probe.dirty {
+                        ignore(loaded, sync::refusal(verdict, &trust, &copy, &path));
+                        continue;
+                    }
+                }
+            }
+            loaded.report.merged.push(path.clone());
+            loaded.copies.push(path);
+        }
+        Ok(())
+    }
+
+    /// Writes what `load` and the caller changed, removes the merged conflict copies, and
+    /// brings the shadow copy, the trust file and the memo up to date.
+    fn finish(&self, lock: &Lock, loaded: &mut Loaded) -> Result<()> {
+        let mut stamp = loaded.previous_stamp;
+        let mut written = None;
+        if loaded.snapshot.dirty {
+            let (ciphertext, new_stamp) =
+                self.commit(&mut loaded.snapshot, loaded.previous.as_deref())?;
+            loaded.report.written = true;
+            stamp = new_stamp;
+            written = Some(ciphertext);
+            if let Some(hook) = self.on_write {
+                hook();
+            }
+        }
+        for copy in loaded.copies.drain(..) {
+            let _ = std::fs::remove_file(copy);
+        }
+        if !loaded.checked && written.is_none() {
+            return Ok(());
+        }
+        let state_dir = &self.location.state_dir;
+        // Best effort from here on: the vault itself is written, and what follows only saves
+        // the next open some work (or, for the shadow copy, keeps a spare).
+        if let Some(bytes) = written.as_deref().or(loaded.previous.as_deref())
+            && loaded.shadow.as_deref() != Some(bytes)
+        {
+            let _ = sync::write_private(&self.location.shadow_file(), bytes, false);
+        }
+        let previous = if loaded.checked {
+            loaded.trust.take()
+        } else {
+            Trust::load(state_dir).ok().flatten()
+        };
+        let trust = Trust::of(&loaded.snapshot, previous.as_ref());
+        if previous.as_ref() != Some(&trust) {
+            trust.save(state_dir)?;
+        }
+        let (_, dir) = sync::stamps(&self.location.file);
+        let mut ignored = std::mem::take(&mut loaded.ignored);
+        if !loaded.checked {
+            // A write on the fast path: the copies remembered before are still there.
+            ignored = lock.memo().ignored;
+        }
+        lock.set_memo(&Memo {
+            vault: stamp,
+            dir,
+            ignored,
+        });
+        Ok(())
+    }
+
+    /// Reads and decrypts a vault file other than the vault (verifying entry ids).
+    fn read_file(&self, path: &Path) -> Result<Snapshot> {
+        let (bytes, _) = read_vault_file(path)?;
+        self.open_bytes(&bytes, path, Ids::Verify)
     }
 
     /// Decrypts and decodes vault bytes read from `path`.
-    fn open_bytes(&self, bytes: &[u8], path: &Path, ids: Ids) -> Result<Snapshot> {
-        let reader = decrypt(bytes, &self.identity, path)?;
+    pub(crate) fn open_bytes(&self, bytes: &[u8], path: &Path, ids: Ids) -> Result<Snapshot> {
+        let reader = decrypt(bytes, self.identity, path)?;
         let plain = read_plaintext(reader, bytes.len(), path)?;
         let payload = decode_plaintext(&plain, path, ids)?;
         Ok(Snapshot {
@@ -184,15 +603,17 @@ impl Vault {
     fn encrypt(&self, snapshot: &Snapshot) -> Result<Vec<u8>> {
         let payload = &snapshot.payload;
         let publics = self.identity.publics();
-        if !payload.recipients.iter().any(|r| publics.contains(r)) {
+        if !payload
+            .live_recipients()
+            .any(|r| publics.iter().any(|p| p == r))
+        {
             return Err(Error::WouldLockOut {
                 public: self.identity.public(),
             });
         }
         let recipients = payload
-            .recipients
-            .iter()
-            .map(|r| parse_recipient(r))
+            .live_recipients()
+            .map(parse_recipient)
             .collect::<Result<Vec<_>>>()?;
         let encryptor = age::Encryptor::with_recipients(
             recipients
@@ -216,37 +637,30 @@ impl Vault {
     }
 
     /// Stamps this device's write, encrypts, and replaces the vault file (keeping a backup of
-    /// `previous`, the bytes of the file being replaced).
-    fn commit(&self, snapshot: &mut Snapshot, previous: Option<&[u8]>) -> Result<()> {
+    /// `previous`, the bytes of the file being replaced). Returns the ciphertext and the stamp
+    /// of the new file.
+    fn commit(
+        &self,
+        snapshot: &mut Snapshot,
+        previous: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, Option<FileStamp>)> {
         *snapshot.payload.vv.entry(self.device).or_insert(0) += 1;
         let ciphertext = self.encrypt(snapshot)?;
         let backup = previous.map(|bytes| (self.location.backup_dir(), bytes));
-        replace_file(&self.location.file, &ciphertext, backup)?;
+        let stamp = replace_file(&self.location.file, &ciphertext, backup)?;
         snapshot.dirty = false;
-        rotate_backups(&self.location);
-        Ok(())
+        rotate_backups(self.location);
+        Ok((ciphertext, stamp))
     }
-}
 
-/// Takes the sidecar lock of `location` (created 0600 in the state folder, 0700): shared for
-/// reads, exclusive for read-modify-write. Released when the returned file is closed.
-pub(crate) fn lock_file(location: &Location, exclusive: bool) -> Result<File> {
-    create_private_dir_all(&location.state_dir)?;
-    let path = location.lock_file();
-    let file = fsutil::private_file_options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
-    let locked = if exclusive {
-        file.lock()
-    } else {
-        file.lock_shared()
-    };
-    locked.map_err(|e| Error::io("cannot lock", &path, e))?;
-    Ok(file)
+    /// The payload of the vault after the full check under the exclusive lock (what a lookup
+    /// needs when the vault file changed since this device last saw it).
+    pub(crate) fn checked_payload(&self) -> Result<Payload> {
+        let lock = Lock::take(self.location, true)?;
+        let mut loaded = self.load(&lock, Mode::Read)?;
+        self.finish(&lock, &mut loaded)?;
+        Ok(loaded.snapshot.payload)
+    }
 }
 
 fn corrupt(path: &Path, reason: &str) -> Error {
@@ -291,6 +705,7 @@ pub(crate) fn decrypt<R: BufRead>(
         .map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => Error::NotARecipient {
                 path: path.to_path_buf(),
+                public: identity.public(),
             },
             age::DecryptError::InvalidMac => {
                 corrupt(path, "its age header has been tampered with or is damaged")
@@ -357,15 +772,22 @@ fn encrypt_io(e: std::io::Error) -> Error {
     }
 }
 
-/// Reads a whole vault file; [`Error::Missing`] if there is none.
-fn read_vault_bytes(path: &Path) -> Result<Vec<u8>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::Missing {
+/// Reads a whole vault file and its stamp (both from one open file); [`Error::Missing`] if
+/// there is none.
+fn read_vault_file(path: &Path) -> Result<(Vec<u8>, FileStamp)> {
+    let mut file = File::open(path).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Error::Missing {
             path: path.to_path_buf(),
-        }),
-        Err(e) => Err(Error::io("cannot read", path, e)),
-    }
+        },
+        _ => Error::io("cannot read", path, e),
+    })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0) + 1);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok((bytes, FileStamp::of(&meta)))
 }
 
 /// The prefix of this file's temporary files in its folder.
@@ -400,7 +822,14 @@ fn remove_stale_temps(path: &Path) {
 /// creates it 0600 on Unix), write,
 /// fsync, optional backup of the previous bytes, rename, fsync the folder. A crash at any
 /// point leaves either the old or the new file.
-fn replace_file(path: &Path, data: &[u8], backup: Option<(PathBuf, &[u8])>) -> Result<()> {
+///
+/// Returns the stamp of the new file, if the file now at `path` is still the one written
+/// (another program may have replaced it right away).
+fn replace_file(
+    path: &Path,
+    data: &[u8],
+    backup: Option<(PathBuf, &[u8])>,
+) -> Result<Option<FileStamp>> {
     let dir = parent_dir(path);
     create_private_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
@@ -414,9 +843,15 @@ fn replace_file(path: &Path, data: &[u8], backup: Option<(PathBuf, &[u8])>) -> R
     if let Some((backup_dir, previous)) = backup {
         write_backup(&backup_dir, previous)?;
     }
+    let written = tmp
+        .as_file()
+        .metadata()
+        .map(|m| FileStamp::of(&m))
+        .map_err(|e| Error::io("cannot write", tmp.path(), e))?;
     tmp.persist(path)
         .map_err(|e| Error::io("cannot replace", path, e.error))?;
-    sync_dir(dir)
+    sync_dir(dir)?;
+    Ok(sync::stamp_of(path).filter(|now| now.same_file(&written)))
 }
 
 /// Writes a backup (0600) named after the current UTC time, atomically.

@@ -415,6 +415,13 @@ impl Setup {
         w.write_all(plaintext).unwrap();
         w.finish().unwrap();
         std::fs::write(&self.location.file, out).unwrap();
+        self.seen();
+    }
+
+    /// Records the vault file as checked by this device (a file written by hand would
+    /// otherwise be checked and read whole by the next open).
+    fn seen(&self) {
+        crate::sync::mark_seen(&self.location);
     }
 
     fn open(&self) -> Result<Lookup> {
@@ -707,6 +714,7 @@ fn damage_is_found_where_a_lookup_reads() {
     let mut damaged = clean.clone();
     damaged[chunk_at(other) + 100] ^= 1;
     std::fs::write(&t.location.file, &damaged).unwrap();
+    t.seen();
     let mut lookup = t.open().unwrap();
     assert_eq!(
         lookup.credentials("https", "target.example").unwrap().len(),
@@ -717,6 +725,7 @@ fn damage_is_found_where_a_lookup_reads() {
     let mut damaged = clean.clone();
     damaged[chunk_at(target_chunk) + 100] ^= 1;
     std::fs::write(&t.location.file, &damaged).unwrap();
+    t.seen();
     let mut lookup = t.open().unwrap();
     let e = lookup.credentials("https", "target.example").unwrap_err();
     assert!(
@@ -728,9 +737,11 @@ fn damage_is_found_where_a_lookup_reads() {
     let mut damaged = clean.clone();
     damaged[chunk_at(0) + 10] ^= 1;
     std::fs::write(&t.location.file, &damaged).unwrap();
+    t.seen();
     assert!(matches!(t.open(), Err(Error::Corrupt { .. })));
     // The last chunk cut off: the index does not fit, and the full read finds the cut.
     std::fs::write(&t.location.file, &clean[..chunk_at(chunks - 1)]).unwrap();
+    t.seen();
     let e = t.open().unwrap_err();
     assert!(e.to_string().contains("truncated or damaged"), "{e}");
 }

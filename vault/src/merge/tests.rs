@@ -1,6 +1,7 @@
 use super::*;
 use crate::clock::DeviceId;
 use crate::entry::CredentialKey;
+use crate::payload::Member;
 use crate::payload::encode;
 use proptest::prelude::*;
 use secrecy::SecretString;
@@ -20,7 +21,10 @@ fn replicas(n: usize) -> Vec<Snapshot> {
         counter: 0,
         device: dev(0),
     };
-    base.payload.recipients_hlc = start;
+    for member in base.payload.recipients.values_mut() {
+        member.hlc = start;
+    }
+    base.payload.secrets[0].hlc = start;
     base.payload.max_hlc = start;
     (0..n)
         .map(|i| {
@@ -129,25 +133,78 @@ fn version_vectors_take_the_pointwise_maximum() {
 }
 
 #[test]
-fn recipients_are_last_writer_wins_and_carry_the_secret() {
+fn concurrent_recipient_changes_all_apply_and_the_newest_secret_wins() {
     let mut r = replicas(2);
     let me = r[0].recipients()[0].clone();
     let other = crate::Identity::generate().public();
     let third = crate::Identity::generate().public();
-    r[0].set_recipients([me.as_str(), other.as_str()]).unwrap();
-    r[1].fixed_now = Some(5_000_000);
-    r[1].set_recipients([third.as_str()]).unwrap();
+    // Both know `other`; then device 0 adds `third` while device 1 removes `other`.
+    r[0].add_recipient(&other).unwrap();
+    let seen = r[0].clone();
+    r[1].merge_from(&seen).unwrap();
+    r[0].fixed_now = Some(2_000_000);
+    r[0].add_recipient(&third).unwrap();
+    r[1].fixed_now = Some(3_000_000);
+    assert!(r[1].remove_recipient(&other).unwrap());
     let merged = merge(&r[0], &r[1]).unwrap();
-    assert_eq!(merged.recipients(), vec![third]);
+    let mut expected = vec![me.clone(), third.clone()];
+    expected.sort();
+    assert_eq!(merged.recipients(), expected);
+    // The removal rotated the secret; the old one is kept, so devices that knew it follow.
     assert_eq!(
         merged.vault_secret_fingerprint(),
         r[1].vault_secret_fingerprint()
     );
-    assert_ne!(
-        merged.vault_secret_fingerprint(),
-        r[0].vault_secret_fingerprint()
+    assert!(
+        merged
+            .vault_secret_fingerprints()
+            .contains(&r[0].vault_secret_fingerprint())
     );
     assert_eq!(bytes(&merged), bytes(&merge(&r[1], &r[0]).unwrap()));
+    // Removed and added again later: the later change wins, in both orders.
+    let mut again = merged.clone();
+    again.fixed_now = Some(4_000_000);
+    assert!(again.add_recipient(&other).unwrap());
+    for m in [merge(&again, &r[1]).unwrap(), merge(&r[1], &again).unwrap()] {
+        assert!(m.recipients().contains(&other));
+    }
+}
+
+#[test]
+fn a_removal_wins_over_an_addition_with_the_same_stamp() {
+    let mut r = replicas(2);
+    let other = crate::Identity::generate().public();
+    // Device 1 pretends to be device 0 (only a misbehaving writer reuses a stamp).
+    r[1].device = dev(0);
+    r[0].add_recipient(&other).unwrap();
+    r[1].add_recipient(&other).unwrap();
+    // The removal gets the very stamp of device 0's addition.
+    r[1].payload.max_hlc = Hlc::ZERO;
+    r[1].remove_recipient(&other).unwrap();
+    assert_eq!(
+        r[0].payload.recipients[&other].hlc,
+        r[1].payload.recipients[&other].hlc
+    );
+    let (a, b) = (merge(&r[0], &r[1]).unwrap(), merge(&r[1], &r[0]).unwrap());
+    assert!(!a.recipients().contains(&other));
+    assert_eq!(bytes(&a), bytes(&b));
+}
+
+#[test]
+fn only_the_newest_secrets_are_kept() {
+    let mut r = replicas(2);
+    for i in 0..6 {
+        r[0].fixed_now = Some(2_000_000 + i);
+        r[0].rotate_vault_secret().unwrap();
+        r[1].fixed_now = Some(3_000_000 + i);
+        r[1].rotate_vault_secret().unwrap();
+    }
+    let merged = merge(&r[0], &r[1]).unwrap();
+    let kept = merged.vault_secret_fingerprints();
+    assert_eq!(kept.len(), crate::payload::SECRETS_KEPT);
+    // Device 1's six rotations are the newest, then device 0's last two.
+    assert_eq!(kept[..6], r[1].vault_secret_fingerprints()[..6]);
+    assert_eq!(kept[6..], r[0].vault_secret_fingerprints()[..2]);
 }
 
 #[test]
@@ -221,6 +278,28 @@ enum Op {
         dev: usize,
         delta: i64,
     },
+    AddRecipient {
+        dev: usize,
+        slot: usize,
+    },
+    /// Removes a recipient (and rotates the vault secret).
+    RemoveRecipient {
+        dev: usize,
+        slot: usize,
+    },
+    Rotate {
+        dev: usize,
+    },
+}
+
+/// A few recipients to add and remove.
+fn pool() -> &'static [String] {
+    static POOL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        (0..3)
+            .map(|_| crate::Identity::generate().public())
+            .collect()
+    })
 }
 
 const DEVICES: usize = 4;
@@ -232,6 +311,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..DEVICES, 0..4u8, 0..5u8).prop_map(|(dev, kind, slot)| Op::Delete { dev, kind, slot }),
         2 => (0..DEVICES, 0..DEVICES).prop_map(|(from, to)| Op::Sync { from, to }),
         2 => (0..DEVICES, -3_000i64..3_000).prop_map(|(dev, delta)| Op::Tick { dev, delta }),
+        1 => (0..DEVICES, 0..3usize).prop_map(|(dev, slot)| Op::AddRecipient { dev, slot }),
+        1 => (0..DEVICES, 0..3usize).prop_map(|(dev, slot)| Op::RemoveRecipient { dev, slot }),
+        1 => (0..DEVICES).prop_map(|dev| Op::Rotate { dev }),
     ]
 }
 
@@ -287,6 +369,14 @@ fn apply(r: &mut [Snapshot], op: &Op) {
             let now = r[dev].fixed_now.unwrap();
             r[dev].fixed_now = Some(now.saturating_add_signed(delta));
         }
+        Op::AddRecipient { dev, slot } => {
+            r[dev].add_recipient(&pool()[slot]).unwrap();
+        }
+        Op::RemoveRecipient { dev, slot } => match r[dev].remove_recipient(&pool()[slot]) {
+            Ok(_) | Err(Error::NoRecipients) => {}
+            Err(e) => panic!("{e}"),
+        },
+        Op::Rotate { dev } => r[dev].rotate_vault_secret().unwrap(),
     }
 }
 
@@ -306,6 +396,41 @@ fn expected_winners(inputs: &[&Snapshot]) -> BTreeMap<EntryId, Vec<u8>> {
     best.into_iter()
         .map(|(id, v)| (id, v.canonical(&id).to_vec()))
         .collect()
+}
+
+/// Recipients with their latest change, and the secrets' order keys.
+type Register = (Vec<(String, Member)>, Vec<(Hlc, [u8; 32])>);
+
+/// For every recipient among the inputs, its latest change; and the newest secrets of all.
+fn expected_register(inputs: &[&Snapshot]) -> Register {
+    let mut members: BTreeMap<String, Member> = BTreeMap::new();
+    let mut secrets = Vec::new();
+    for s in inputs {
+        for (key, m) in &s.payload.recipients {
+            let best = members.entry(key.clone()).or_insert(*m);
+            *best = (*best).max(*m);
+        }
+        secrets.extend(s.payload.secrets.iter().map(StampedSecret::order_key));
+    }
+    secrets.sort_by(|a, b| b.cmp(a));
+    secrets.dedup();
+    secrets.truncate(crate::payload::SECRETS_KEPT);
+    (members.into_iter().collect(), secrets)
+}
+
+fn register(s: &Snapshot) -> Register {
+    (
+        s.payload
+            .recipients
+            .iter()
+            .map(|(k, m)| (k.clone(), *m))
+            .collect(),
+        s.payload
+            .secrets
+            .iter()
+            .map(StampedSecret::order_key)
+            .collect(),
+    )
 }
 
 fn winners(s: &Snapshot) -> BTreeMap<EntryId, Vec<u8>> {
@@ -339,6 +464,9 @@ proptest! {
         // No entry lost: each id holds the greatest of its versions among the inputs.
         let all = merge(&left, &r[3]).unwrap();
         prop_assert_eq!(winners(&all), expected_winners(&[a, b, c, &r[3]]));
+        // Every recipient holds its latest change; the newest secrets are kept, the current
+        // one first.
+        prop_assert_eq!(register(&all), expected_register(&[a, b, c, &r[3]]));
         // And the merged payload survives encoding.
         let decoded = crate::payload::decode(&bytes(&all)).unwrap();
         prop_assert_eq!(encode(&decoded, 0).to_vec(), bytes(&all));

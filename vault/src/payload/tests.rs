@@ -447,6 +447,56 @@ fn the_documented_example_parses() {
     }
 }
 
+/// Vaults of earlier builds keep one secret and a recipients register; they read as one
+/// secret and live recipients stamped by the register, and are written in the new form.
+#[test]
+fn the_earlier_register_form_reads() {
+    let s = full();
+    let mut v: serde_json::Value = serde_json::from_str(text(&encode(&s.payload, 0))).unwrap();
+    let secret = v["secrets"][0]["secret"].clone();
+    let hlc = serde_json::json!([5, 0, "07070707070707070707070707070707"]);
+    let map = v.as_object_mut().unwrap();
+    map.remove("secrets");
+    map.insert("vault_secret".into(), secret);
+    map.insert(
+        "recipients".into(),
+        serde_json::json!({"value": ["age1b", "age1a"], "hlc": hlc}),
+    );
+    let p = decode(v.to_string().as_bytes()).unwrap();
+    assert_eq!(p.live_recipients().collect::<Vec<_>>(), ["age1a", "age1b"]);
+    assert!(
+        p.recipients
+            .values()
+            .all(|m| m.hlc.wall_ms == 5 && !m.removed)
+    );
+    assert_eq!(p.secrets.len(), 1);
+    assert_eq!(p.secrets[0].hlc.wall_ms, 5);
+    assert_eq!(
+        p.secrets[0].secret.expose_secret().0,
+        s.payload.current_secret().secret.expose_secret().0
+    );
+    let again = text(&encode(&p, 0)).to_string();
+    assert!(
+        again.contains(r#""recipients":[{"key":"age1a","hlc":[5,0,"#),
+        "{again}"
+    );
+    assert!(!again.contains("vault_secret"), "{again}");
+}
+
+#[test]
+fn removed_recipients_and_older_secrets_round_trip() {
+    let mut s = full();
+    let other = crate::Identity::generate().public();
+    s.add_recipient(&other).unwrap();
+    s.remove_recipient(&other).unwrap();
+    let bytes = encode(&s.payload, 0);
+    assert!(text(&bytes).contains(r#","removed":true}"#));
+    let p = decode(&bytes).unwrap();
+    assert_eq!(p.recipients, s.payload.recipients);
+    assert_eq!(p.secrets.len(), 2);
+    assert_eq!(encode(&p, 0).to_vec(), bytes.to_vec());
+}
+
 /// Every reason this module gives for a damaged payload, produced once.
 #[test]
 fn every_damage_has_its_reason() {
@@ -484,6 +534,29 @@ fn every_damage_has_its_reason() {
         (
             edit(&|v| v["recipients"] = serde_json::json!({"value": []})),
             "the recipients register lacks its value or stamp",
+        ),
+        (
+            edit(&|v| {
+                let first = v["recipients"][0].clone();
+                v["recipients"].as_array_mut().unwrap().push(first);
+            }),
+            "a recipient is listed twice",
+        ),
+        (
+            edit(&|v| drop(v["recipients"][0].as_object_mut().unwrap().remove("hlc"))),
+            "a recipient lacks its key or stamp",
+        ),
+        (
+            edit(&|v| drop(v["secrets"][0].as_object_mut().unwrap().remove("secret"))),
+            "a vault secret lacks its value or stamp",
+        ),
+        (
+            edit(&|v| v["secrets"] = serde_json::json!([])),
+            "the payload lists no vault secret",
+        ),
+        (
+            edit(&|v| drop(v.as_object_mut().unwrap().remove("secrets"))),
+            "the payload has no `secrets` field",
         ),
         (
             edit(&|v| v["vv"] = serde_json::json!({"nope": 1})),
