@@ -830,7 +830,8 @@ fn trusting_a_fingerprint() {
     let out = a.run(&["vault", "trust", "12345"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("'12345' is not a vault fingerprint (64 hexadecimal characters)")
+        text(&out.stderr)
+            .contains("'12345' is not a vault fingerprint (64 hexadecimal characters)")
     );
     assert_eq!(a.get("shared.example").as_deref(), Some("pw-shared"));
 }
