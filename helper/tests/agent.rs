@@ -877,3 +877,34 @@ fn an_agent_that_cannot_start_is_reported_and_the_lookup_still_answers() {
          keyhelm: hint: protect it with `keyhelm init --passphrase` first\n"
     ));
 }
+
+#[test]
+fn lock_copes_with_an_agent_that_ends_as_it_is_asked() {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let s = Sandbox::new();
+    let path = socket(&s);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path.parent().unwrap())
+        .unwrap();
+    // An agent on its way out: it takes the connection, then closes it and its socket without
+    // answering (its time ran out), leaving the socket file behind.
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let ending = std::thread::spawn(move || {
+        let (connection, _) = listener.accept().unwrap();
+        drop(listener);
+        drop(connection);
+    });
+    let out = keyhelm(&s, &["lock"], "");
+    ending.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "keyhelm: removed the stale socket {} (its agent is gone): the identity is locked\n",
+            path.display()
+        )
+    );
+    assert!(!path.exists());
+}
