@@ -8,6 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use keyhelm_testkit::keyhelm::wait_until;
 use support::{Sandbox, keyhelm_bin, text};
 
 /// One machine: its own environment, identity and vault.
@@ -35,6 +36,25 @@ impl Machine {
             text(&out.stderr)
         );
         text(&out.stdout)
+    }
+
+    /// Runs keyhelm, which must fail with exit code `code` and print nothing on stdout: what
+    /// it said on stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "keyhelm {args:?}:\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), "", "keyhelm {args:?}");
+        text(&out.stderr)
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.sb.keyhelm_home().join("state")
     }
 
     /// `keyhelm init`: the public key.
@@ -143,7 +163,10 @@ fn a_second_machine_joins_through_git_and_reads_after_being_added() {
     assert!(key_b.starts_with("age1") && key_b != key_a);
     let said = text(&out.stderr);
     assert!(
-        said.contains(&format!("keyhelm: cloned {remote} into ")),
+        said.starts_with(&format!(
+            "keyhelm: cloned {remote} into {}; `keyhelm sync` keeps it in step\n",
+            b.vault_dir().display()
+        )),
         "{said}"
     );
     assert!(
@@ -268,14 +291,16 @@ fn three_machines_and_a_removed_one() {
 
     // A removes C, and is told what removal cannot do.
     let out = a.ok(&["vault", "recipients", "remove", &key_c]);
-    assert!(
-        out.starts_with(&format!("Removed {key_c}, and rotated the vault secret.\n")),
-        "{out}"
+    assert_eq!(
+        out,
+        format!(
+            "Removed {key_c}, and rotated the vault secret.\nFrom now on the vault is encrypted \
+             without that key, and copies it writes are refused here. But the removed device can \
+             still read the copies of the vault it already has, and older versions (git history, \
+             backups, a synced folder's history): rotate the credentials stored in the vault \
+             (passwords, tokens, account secrets). Run `keyhelm sync` to share the change.\n"
+        )
     );
-    assert!(
-        out.contains("the removed device can still read the copies of the vault it already has")
-    );
-    assert!(out.contains("rotate the credentials stored in the vault"));
     a.store("after.example", "pw-after");
     a.sync();
     b.sync();
@@ -295,15 +320,20 @@ fn three_machines_and_a_removed_one() {
     assert!(!out.status.success());
 
     // Removing an unknown key, this device's own key, or giving garbage.
-    let out = a.run(&["vault", "recipients", "remove", &key_c]);
-    assert_eq!(out.status.code(), Some(9));
-    assert!(text(&out.stderr).contains("is not a recipient of the vault"));
+    assert_eq!(
+        a.fails(&["vault", "recipients", "remove", &key_c], 9),
+        format!(
+            "keyhelm: error: {key_c} is not a recipient of the vault\nkeyhelm: hint: `keyhelm \
+             vault recipients list` shows them\n"
+        )
+    );
     let key_a = a.ok(&["init"]).trim().to_owned();
-    let out = a.run(&["vault", "recipients", "remove", &key_a]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr)
-            .contains("is this device's own key: removing it would lock this device out")
+    assert_eq!(
+        a.fails(&["vault", "recipients", "remove", &key_a], 2),
+        format!(
+            "keyhelm: error: {key_a} is this device's own key: removing it would lock this \
+             device out\nkeyhelm: hint: remove it from another device that is a recipient\n"
+        )
     );
     let out = a.run(&["vault", "recipients", "add", "not-a-key"]);
     assert_eq!(out.status.code(), Some(2));
@@ -387,20 +417,54 @@ fn a_shared_folder_with_conflict_copies_and_a_lost_update() {
     // The first machine brings its vault into the folder.
     let out = a.run(&["init", "--join", folder_arg]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let shared = folder.join("vault.age");
     assert!(
-        text(&out.stderr).contains(&format!(
-            "keyhelm: copied this device's vault into {folder_arg}"
+        text(&out.stderr).starts_with(&format!(
+            "keyhelm: copied this device's vault into {folder_arg} (the old file {} is no \
+             longer used)\nkeyhelm: vault.path in {} is now {}\n",
+            a.sb.vault_file().display(),
+            a.sb.keyhelm_home().join("config.toml").display(),
+            shared.display()
         )),
         "{}",
         text(&out.stderr)
     );
-    let shared = folder.join("vault.age");
     assert!(shared.exists());
     assert_eq!(a.get("first.example").as_deref(), Some("pw-first"));
 
     let b = Machine::new();
-    let key_b = b.ok(&["init", "--join", folder_arg]).trim().to_owned();
+    let out = b.run(&["init", "--join", folder_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key_b = text(&out.stdout).trim().to_owned();
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "keyhelm: vault.path in {} is now {}\nkeyhelm: created this device's identity in ",
+            b.sb.keyhelm_home().join("config.toml").display(),
+            shared.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(b.get("first.example"), None);
+    // A device with a vault of its own leaves it behind.
+    let d = Machine::new();
+    d.init();
+    d.store("own.example", "pw-own");
+    let out = d.run(&["init", "--join", folder_arg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "keyhelm: this device's previous vault {} is no longer used (a vault of its own: \
+             its entries are not merged into the shared one)\nkeyhelm: vault.path in {} is now \
+             {}\n",
+            d.sb.vault_file().display(),
+            d.sb.keyhelm_home().join("config.toml").display(),
+            shared.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(d.get("own.example"), None);
     let out = a.ok(&["vault", "recipients", "add", &key_b]);
     assert!(out.ends_with("The shared folder carries the change to the other devices.\n"));
     assert_eq!(b.get("first.example").as_deref(), Some("pw-first"));
@@ -526,37 +590,50 @@ fn a_vault_written_by_someone_else_is_refused() {
 #[test]
 fn sync_explains_what_is_missing() {
     let a = Machine::new();
-    let out = a.run(&["sync"]);
-    assert_eq!(out.status.code(), Some(5));
-    assert!(text(&out.stderr).contains("this device has no identity yet"));
-    a.init();
-    let out = a.run(&["sync"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("is not shared: its folder is not a git repository"),
-        "{}",
-        text(&out.stderr)
+    assert_eq!(
+        a.fails(&["sync"], 5),
+        "keyhelm: error: this device has no identity yet, so it has no vault to sync\nkeyhelm: \
+         hint: run `keyhelm init` (or `keyhelm init --join REMOTE_OR_FOLDER`)\n"
     );
-    assert!(text(&out.stderr).contains(
-        "keyhelm: hint: `keyhelm sync --init REMOTE` syncs it through a git remote; `keyhelm \
-         init --join FOLDER` moves it into a shared folder"
-    ));
-    let out = a.run(&["init", "--join", "/no/such/folder"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr)
-            .contains("keyhelm: error: /no/such/folder is neither a folder nor a git remote URL")
+    a.init();
+    assert_eq!(
+        a.fails(&["sync"], 1),
+        format!(
+            "keyhelm: error: the vault {} is not shared: its folder is not a git repository, and \
+             vault.path is not set\nkeyhelm: hint: `keyhelm sync --init REMOTE` syncs it through \
+             a git remote; `keyhelm init --join FOLDER` moves it into a shared folder\n",
+            a.sb.vault_file().display()
+        )
+    );
+    assert_eq!(
+        a.fails(&["init", "--join", "/no/such/folder"], 2),
+        "keyhelm: error: /no/such/folder is neither a folder nor a git remote URL\nkeyhelm: \
+         hint: give a shared folder that exists on this device, a git URL (https://..., \
+         ssh://..., host:path), or the path of a git repository\n"
     );
     let folder = a.sb.dir().join("plain");
     std::fs::create_dir(&folder).unwrap();
-    let out = a.run(&["sync", "--init", folder.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("is a folder, not a git repository"));
+    assert_eq!(
+        a.fails(&["sync", "--init", folder.to_str().unwrap()], 2),
+        format!(
+            "keyhelm: error: {} is a folder, not a git repository\nkeyhelm: hint: create a \
+             repository there first (`git init --bare FOLDER`), or share the folder with a sync \
+             tool and run `keyhelm init --join FOLDER`\n",
+            folder.display()
+        )
+    );
     // Joining a remote while this device has a vault of its own.
     let remote = bare_remote(a.sb.dir());
-    let out = a.run(&["init", "--join", &remote]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("this device already has a vault at"));
+    assert_eq!(
+        a.fails(&["init", "--join", &remote], 2),
+        format!(
+            "keyhelm: error: this device already has a vault at {}\nkeyhelm: hint: to sync it \
+             with the remote (it must be the same vault), run `keyhelm sync --init '{remote}'`; \
+             to use the remote's vault instead, move {} away first\n",
+            a.sb.vault_file().display(),
+            a.vault_dir().display()
+        )
+    );
     // A remote holding another vault (nothing is merged or pushed).
     let other = Machine::new();
     other.init();
@@ -575,13 +652,28 @@ fn sync_explains_what_is_missing() {
     let key_a = a.init();
     other.ok(&["vault", "recipients", "add", &key_a]);
     other.sync();
-    let out = a.run(&["sync"]);
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("the remote origin holds another vault (id "),
-        "{}",
-        text(&out.stderr)
+    let said = a.fails(&["sync"], 4);
+    let ids = said
+        .strip_prefix("keyhelm: error: the remote origin holds another vault (id ")
+        .unwrap_or_else(|| panic!("{said}"));
+    let (theirs, rest) = ids.split_once(") than this device's (id ").unwrap();
+    let (ours, rest) = rest.split_once(")\n").unwrap();
+    assert!(theirs.len() == ours.len() && theirs != ours, "{said}");
+    assert_eq!(
+        rest,
+        "keyhelm: hint: to use the remote's vault on this device instead, move this device's \
+         vault folder away and run `keyhelm init --join REMOTE`\n"
     );
+
+    // This device's vault moved away, and an empty remote: nothing to sync yet.
+    std::fs::rename(a.vault_dir(), a.sb.dir().join("old-vault")).unwrap();
+    let empty = bare_remote(&a.sb.dir().join("empty"));
+    let no_vault = "origin has no vault yet, and neither has this device: the first `keyhelm \
+                    store` (or `keyhelm init`) here creates one, and `keyhelm sync` pushes it.\n";
+    assert_eq!(a.ok(&["sync", "--init", &empty]), no_vault);
+    assert_eq!(a.sync(), no_vault);
+    a.store("new.example", "pw-new");
+    assert_eq!(a.sync(), "Pushed to origin.\n");
 }
 
 #[test]
@@ -624,6 +716,31 @@ fn background_sync_after_a_write() {
     assert_eq!(support::mode(&log_file), 0o600);
     b.sync();
     assert_eq!(b.get("auto.example").as_deref(), Some("pw-auto"));
+
+    // A failed background sync says why in sync.log, with the time.
+    let gone = a.sb.dir().join("gone.git");
+    a.git_in_vault(&["remote", "set-url", "origin", gone.to_str().unwrap()]);
+    a.store("later.example", "pw-later");
+    wait_until("a failed background sync in sync.log", || {
+        log().contains(" keyhelm sync: error: ")
+    });
+    let log = log();
+    let (when, rest) = log.split_once(' ').unwrap();
+    assert!(
+        when.parse::<jiff::Timestamp>().is_ok() && when.ends_with('Z') && when.len() == 20,
+        "{log}"
+    );
+    assert_eq!(
+        rest,
+        format!(
+            "keyhelm sync: error: git fetch origin failed: fatal: '{}' does not appear to be a \
+             git repository / fatal: Could not read from remote repository.\nhint: nothing was \
+             lost: the vault file is untouched by a failed git command; fix the problem git \
+             reports and run `keyhelm sync` again\n",
+            gone.display()
+        )
+    );
+    assert_eq!(a.get("later.example").as_deref(), Some("pw-later"));
 }
 
 #[test]
@@ -753,48 +870,84 @@ fn the_merge_driver_merges_keeps_or_refuses() {
 #[test]
 fn sync_and_join_refuse_what_they_cannot_do() {
     let (a, b, remote) = pair();
+    let dir_a = a.vault_dir();
+    let dir_b = b.vault_dir();
     // Joining the same remote again changes nothing; another remote is refused.
     let out = b.run(&["init", "--join", &remote]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("is already a clone of"));
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "keyhelm: the vault folder {} is already a clone of {remote}\n",
+            dir_b.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
     let other = bare_remote(&b.sb.dir().join("other"));
-    let out = b.run(&["init", "--join", &other]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains(&format!("is already a git repository (of {remote})")),
-        "{}",
-        text(&out.stderr)
+    assert_eq!(
+        b.fails(&["init", "--join", &other], 2),
+        format!(
+            "keyhelm: error: the vault folder {} is already a git repository (of {remote})\n\
+             keyhelm: hint: move it away to join another remote\n",
+            dir_b.display()
+        )
     );
-    let out = a.run(&["sync", "--init", &other]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains(&format!("already syncs with {remote}")),
-        "{}",
-        text(&out.stderr)
+    assert_eq!(
+        a.fails(&["sync", "--init", &other], 2),
+        format!(
+            "keyhelm: error: the vault folder {} already syncs with {remote}\nkeyhelm: hint: to \
+             sync with another remote, run `git -C '{}' remote set-url origin REMOTE`\n",
+            dir_a.display(),
+            dir_a.display()
+        )
     );
-    assert!(text(&out.stderr).contains("remote set-url origin REMOTE"));
 
     // A repository without a remote, and one not on a branch.
     a.git_in_vault(&["remote", "remove", "origin"]);
-    let out = a.run(&["sync"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("is a git repository without a remote named origin"),
-        "{}",
-        text(&out.stderr)
+    assert_eq!(
+        a.fails(&["sync"], 1),
+        format!(
+            "keyhelm: error: the vault folder {} is a git repository without a remote named \
+             origin\nkeyhelm: hint: run `keyhelm sync --init REMOTE` to sync it with REMOTE\n",
+            dir_a.display()
+        )
     );
-    assert!(text(&out.stderr).contains("keyhelm sync --init REMOTE"));
+    assert_eq!(
+        a.fails(&["init", "--join", &other], 2),
+        format!(
+            "keyhelm: error: the vault folder {} is already a git repository (without a \
+             remote)\nkeyhelm: hint: move it away to join another remote\n",
+            dir_a.display()
+        )
+    );
     a.ok(&["sync", "--init", &remote]);
     a.git_in_vault(&["checkout", "--quiet", "--detach"]);
-    let out = a.run(&["sync"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("the vault folder's repository is not on a branch"),
-        "{}",
-        text(&out.stderr)
+    assert_eq!(
+        a.fails(&["sync"], 1),
+        format!(
+            "keyhelm: error: the vault folder's repository {} is not on a branch (its HEAD is \
+             detached)\nkeyhelm: hint: check out the branch keyhelm syncs, e.g. `git -C '{}' \
+             switch main`, and run `keyhelm sync` again\n",
+            dir_a.display(),
+            dir_a.display()
+        )
     );
-    a.git_in_vault(&["checkout", "--quiet", "main"]);
+    a.git_in_vault(&["switch", "--quiet", "main"]);
     assert_eq!(a.sync(), "Up to date with origin.\n");
+
+    // A vault folder with other files in it is not cloned into.
+    let c = Machine::new();
+    std::fs::create_dir_all(c.vault_dir()).unwrap();
+    std::fs::write(c.vault_dir().join("notes.txt"), "mine").unwrap();
+    assert_eq!(
+        c.fails(&["init", "--join", &remote], 2),
+        format!(
+            "keyhelm: error: the vault folder {} is not empty\nkeyhelm: hint: move its files \
+             away, or set another vault.path in config.toml\n",
+            c.vault_dir().display()
+        )
+    );
+    assert!(!c.sb.keyhelm_home().join("identity.txt").exists());
 
     // An identity already there, or a key that is not an SSH key.
     let key_file = a.sb.dir().join("id_ed25519");
@@ -804,15 +957,24 @@ fn sync_and_join_refuse_what_they_cannot_do() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let out = a.run(&["init", "--ssh-key", key_file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(5));
-    assert!(text(&out.stderr).contains("this device already has an identity in"));
-    let c = Machine::new();
+    assert_eq!(
+        a.fails(&["init", "--ssh-key", key_file.to_str().unwrap()], 5),
+        format!(
+            "keyhelm: error: this device already has an identity in {}\nkeyhelm: hint: a \
+             device has one identity; move the file away first to use the SSH key\n",
+            a.sb.keyhelm_home().join("identity.txt").display()
+        )
+    );
     let age_key = c.sb.dir().join("age.txt");
     std::fs::copy(a.sb.keyhelm_home().join("identity.txt"), &age_key).unwrap();
-    let out = c.run(&["init", "--ssh-key", age_key.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("is not an OpenSSH private key"));
+    assert_eq!(
+        c.fails(&["init", "--ssh-key", age_key.to_str().unwrap()], 2),
+        format!(
+            "keyhelm: error: {} is not an OpenSSH private key\nkeyhelm: hint: give the private \
+             half of an ssh-ed25519 key, e.g. ~/.ssh/id_ed25519\n",
+            age_key.display()
+        )
+    );
 }
 
 #[test]
@@ -834,4 +996,281 @@ fn trusting_a_fingerprint() {
             .contains("'12345' is not a vault fingerprint (64 hexadecimal characters)")
     );
     assert_eq!(a.get("shared.example").as_deref(), Some("pw-shared"));
+}
+
+/// Writes an executable shell script.
+fn script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+const NOTHING_LOST: &str = "keyhelm: hint: nothing was lost: the vault file is untouched by a \
+                            failed git command; fix the problem git reports and run `keyhelm \
+                            sync` again\n";
+
+#[test]
+fn a_remote_that_fails_refuses_or_keeps_moving_loses_nothing() {
+    let a = Machine::new();
+    let remote = bare_remote(a.sb.dir());
+    a.init();
+    a.store("one.example", "pw-1");
+    a.ok(&["sync", "--init", &remote]);
+
+    // A remote that is not there.
+    let gone = a.sb.dir().join("gone.git");
+    a.git_in_vault(&["remote", "set-url", "origin", gone.to_str().unwrap()]);
+    a.store("two.example", "pw-2");
+    assert_eq!(
+        a.fails(&["sync"], 1),
+        format!(
+            "keyhelm: error: git fetch origin failed: fatal: '{}' does not appear to be a git \
+             repository / fatal: Could not read from remote repository.\n{NOTHING_LOST}",
+            gone.display()
+        )
+    );
+    a.git_in_vault(&["remote", "set-url", "origin", &remote]);
+
+    // A remote whose hook refuses every push.
+    let hook = Path::new(&remote).join("hooks/pre-receive");
+    script(&hook, "echo 'pushes are closed today' >&2\nexit 1\n");
+    assert_eq!(
+        a.fails(&["sync"], 1),
+        format!(
+            "keyhelm: error: git push origin failed: remote: pushes are closed today / error: \
+             failed to push some refs to '{remote}'\n{NOTHING_LOST}"
+        )
+    );
+    assert_eq!(a.get("two.example").as_deref(), Some("pw-2"));
+    std::fs::remove_file(&hook).unwrap();
+
+    // A remote that another device pushes to every time just before this one: each push is
+    // rejected as behind, and keyhelm fetches, merges and tries again, a few times.
+    let busy = a.sb.dir().join("busy-receive-pack");
+    script(
+        &busy,
+        "export GIT_DIR=\"$1\" GIT_AUTHOR_NAME=other GIT_AUTHOR_EMAIL=other@localhost \
+         GIT_COMMITTER_NAME=other GIT_COMMITTER_EMAIL=other@localhost\n\
+         tip=$(git rev-parse refs/heads/main)\n\
+         next=$(git commit-tree -p \"$tip\" -m 'vault update' \"$tip^{tree}\")\n\
+         git update-ref refs/heads/main \"$next\" \"$tip\"\n\
+         exec git receive-pack \"$1\"\n",
+    );
+    a.git_in_vault(&[
+        "config",
+        "remote.origin.receivepack",
+        busy.to_str().unwrap(),
+    ]);
+    a.store("three.example", "pw-3");
+    assert_eq!(
+        a.fails(&["sync"], 1),
+        "keyhelm: error: the remote origin kept changing while keyhelm pushed (5 attempts)\n\
+         keyhelm: hint: run `keyhelm sync` again\n"
+    );
+    assert_eq!(a.get("three.example").as_deref(), Some("pw-3"));
+    a.git_in_vault(&["config", "--unset", "remote.origin.receivepack"]);
+    assert_eq!(
+        a.sync(),
+        "Merged the changes from origin.\nPushed to origin.\n"
+    );
+    let b = Machine::new();
+    let key_b = b.ok(&["init", "--join", &remote]).trim().to_owned();
+    a.ok(&["vault", "recipients", "add", &key_b]);
+    a.sync();
+    b.sync();
+    for host in ["one.example", "two.example", "three.example"] {
+        assert!(b.get(host).is_some(), "{host}");
+    }
+}
+
+#[test]
+fn commands_without_an_identity_or_a_shared_vault() {
+    let m = Machine::new();
+    assert_eq!(
+        m.fails(&["vault", "recipients", "list"], 5),
+        "keyhelm: error: this device has no identity, and so no vault\nkeyhelm: hint: run \
+         `keyhelm init` (or `keyhelm init --join REMOTE_OR_FOLDER`)\n"
+    );
+    let dir = m.sb.dir().join("merge");
+    std::fs::create_dir(&dir).unwrap();
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    assert_eq!(
+        m.fails(
+            &[
+                "vault",
+                "merge-driver",
+                &file("base"),
+                &file("ours"),
+                &file("theirs"),
+                "vault.age"
+            ],
+            5
+        ),
+        "keyhelm: error: cannot merge the vault: this device has no identity\nkeyhelm: hint: \
+         run `keyhelm init --join REMOTE` on this device first\n"
+    );
+
+    // A vault on this device only.
+    m.init();
+    let other = Machine::new();
+    let key = other.init();
+    assert_eq!(
+        m.ok(&["vault", "recipients", "add", &key]),
+        format!(
+            "Added {key}.\nThe vault is now encrypted to 2 recipients. This vault is not shared \
+             yet: see `keyhelm sync --init REMOTE` or `keyhelm init --join FOLDER`.\n"
+        )
+    );
+
+    // Joining "." from a folder that was removed meanwhile.
+    let gone = m.sb.dir().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let out = support::run(
+        m.sb.command("sh")
+            .arg("-c")
+            .arg("cd \"$1\" && rmdir \"$1\" && exec \"$2\" init --join .")
+            .arg("sh")
+            .arg(&gone)
+            .arg(keyhelm_bin()),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "keyhelm: error: cannot resolve the folder .: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn sync_waits_for_the_sync_running_on_this_device() {
+    let m = Machine::new();
+    m.init();
+    std::fs::create_dir_all(m.state_dir()).unwrap();
+    let lock = std::fs::File::create(m.state_dir().join("sync.lock")).unwrap();
+    lock.lock().unwrap();
+    let mut child =
+        m.sb.keyhelm_command(&["sync"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "sync did not wait");
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("keyhelm: error: the vault "),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Makes `dir` refuse new files for as long as it lives: read-only, and, for root (whom
+/// permissions do not stop), immutable (`chattr +i`). `None` where neither works.
+struct Frozen {
+    dir: PathBuf,
+    immutable: bool,
+}
+
+impl Frozen {
+    fn new(dir: &Path) -> Option<Frozen> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+        let mut frozen = Frozen {
+            dir: dir.to_path_buf(),
+            immutable: false,
+        };
+        let probe = dir.join("probe");
+        if std::fs::write(&probe, b"").is_ok() {
+            std::fs::remove_file(&probe).unwrap();
+            frozen.immutable = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !frozen.immutable || std::fs::write(&probe, b"").is_ok() {
+                return None;
+            }
+        }
+        Some(frozen)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.dir)
+                .output();
+        }
+        let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+#[test]
+#[allow(clippy::print_stdout)] // a skipped part prints why; the test harness shows it
+fn errors_of_the_state_folder_are_reported() {
+    let m = Machine::new();
+    m.init();
+    m.store("one.example", "pw-1");
+    let state = m.state_dir();
+    // Something else where a lock file belongs.
+    let vault_lock = state.join("vault.lock");
+    std::fs::remove_file(&vault_lock).unwrap();
+    std::fs::create_dir(&vault_lock).unwrap();
+    let out =
+        m.sb.keyhelm(&["get"], b"protocol=https\nhost=one.example\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "keyhelm: error: cannot open the lock file {}: Is a directory (os error 21)\n",
+            vault_lock.display()
+        )
+    );
+    std::fs::remove_dir(&vault_lock).unwrap();
+    assert_eq!(m.get("one.example").as_deref(), Some("pw-1"));
+    let sync_lock = state.join("sync.lock");
+    std::fs::create_dir(&sync_lock).unwrap();
+    assert_eq!(
+        m.fails(&["sync"], 1),
+        format!(
+            "keyhelm: error: cannot open {}: Is a directory (os error 21)\n",
+            sync_lock.display()
+        )
+    );
+    std::fs::remove_dir(&sync_lock).unwrap();
+
+    // A state folder that takes no new file.
+    let fingerprint = "ab".repeat(32);
+    let Some(frozen) = Frozen::new(&state) else {
+        println!("skipped: cannot make {} refuse new files", state.display());
+        return;
+    };
+    let said = m.fails(&["vault", "trust", &fingerprint], 1);
+    let prefix = format!(
+        "keyhelm: error: cannot create a temporary file in {}: ",
+        state.display()
+    );
+    // The reason, and the temporary file's name (tempfile adds it).
+    let reason = said
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{said}"));
+    let named = format!(" at path \"{}/.keyhelm-", state.display());
+    assert!(
+        [
+            "Permission denied (os error 13)",
+            "Operation not permitted (os error 1)"
+        ]
+        .iter()
+        .any(|r| reason.starts_with(&format!("{r}{named}")))
+            && reason.ends_with(".tmp\"\n"),
+        "{said}"
+    );
+    drop(frozen);
+    m.ok(&["vault", "trust", &fingerprint]);
+    assert_eq!(m.get("one.example").as_deref(), Some("pw-1"));
 }

@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let pending = state.join(PENDING);
     loop {
         mark(&pending)?;
-        let Some(lock) = super::sync_lock(ctx, false)? else {
+        let Some(lock) = super::try_sync_lock(ctx)? else {
             // The running sync sees the mark.
             return Ok(());
         };

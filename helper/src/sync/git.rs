@@ -202,13 +202,23 @@ impl Repo {
 
     /// The current branch (also when it has no commit yet).
     pub fn branch(&self) -> Result<String> {
-        self.run(
-            "git symbolic-ref",
-            &["symbolic-ref", "--quiet", "--short", "HEAD"],
-        )
-        .map_err(|f| {
-            f.hint("the vault folder's repository is not on a branch: check it out (`git -C FOLDER switch main`)")
-        })
+        let out = self.output(&["symbolic-ref", "--quiet", "--short", "HEAD"])?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned());
+        }
+        // With --quiet, status 1 says only that HEAD is detached.
+        if out.status.code() == Some(1) {
+            return Err(Failure::other(format!(
+                "the vault folder's repository {} is not on a branch (its HEAD is detached)",
+                self.dir.display()
+            ))
+            .hint(format!(
+                "check out the branch keyhelm syncs, e.g. `git -C {} switch main`, and run \
+                 `keyhelm sync` again",
+                shell_quote(&self.dir.to_string_lossy())
+            )));
+        }
+        Err(git_failure("git symbolic-ref HEAD", &out))
     }
 
     /// The commit a revision names, if it exists.
@@ -349,8 +359,9 @@ pub struct Outcome {
     pub kept_ours: bool,
     /// Whether commits were pushed.
     pub pushed: bool,
-    /// Whether the remote has no branch yet (nothing to pull).
-    pub remote_empty: bool,
+    /// Whether there is no vault yet, neither on this device nor on the remote (what was
+    /// pushed or pulled, if anything, is keyhelm's `.gitattributes` and `.gitignore`).
+    pub no_vault: bool,
 }
 
 /// `keyhelm sync` through git: bring the local file up to date and commit it, fetch, check
@@ -379,7 +390,6 @@ pub fn sync(repo: &Repo, vault: &Vault, exe: &Path) -> Result<Outcome> {
         repo.fetch()?;
         let remote = repo.rev(&remote_ref)?;
         let head = repo.rev("HEAD")?;
-        outcome.remote_empty = remote.is_none();
         if let Some(remote) = &remote {
             let merged_already = match &head {
                 Some(_) => repo.test(&["merge-base", "--is-ancestor", remote, "HEAD"])?,
@@ -401,6 +411,9 @@ pub fn sync(repo: &Repo, vault: &Vault, exe: &Path) -> Result<Outcome> {
                 repo.commit(&file_name)?;
             }
         }
+        // No vault here, and none came with the merge (nor is one committed).
+        outcome.no_vault =
+            !vault.location().file.exists() && repo.show("HEAD", &file_name)?.is_none();
         let head = repo.rev("HEAD")?;
         if head.is_none() || head == repo.rev(&remote_ref)? {
             return Ok(outcome);
@@ -523,15 +536,25 @@ fn set_private(dir: &Path) {
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
 }
 
-/// A failure of a git command, with the last lines git printed (git's messages name refs,
-/// paths and URLs, never a credential).
+/// A failure of a git command, with what git said (git's messages name refs, paths and URLs,
+/// never a credential): its `fatal:`, `error:` and `remote:` lines if it printed any (the
+/// advice it adds after them says nothing about this case), else its last lines; three at
+/// most.
 fn git_failure(what: &str, out: &Output) -> Failure {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr
+    let mut lines: Vec<&str> = stderr
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
+    let said = |l: &&str| {
+        ["fatal:", "error:", "remote:"]
+            .iter()
+            .any(|p| l.starts_with(p))
+    };
+    if lines.iter().any(said) {
+        lines.retain(said);
+    }
     let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
     let message = if tail.is_empty() {
         format!("{what} failed ({})", out.status)
@@ -592,17 +615,44 @@ mod tests {
     }
 
     #[test]
-    fn git_failures_show_the_end_of_what_git_said() {
+    fn git_failures_show_what_git_reported() {
         let out = Command::new("git")
             .args(["-C", "/nonexistent-keyhelm-folder", "status"])
             .output()
             .unwrap();
         let f = git_failure("git status", &out);
-        assert!(
-            f.message.starts_with("git status failed: "),
-            "{}",
-            f.message
+        assert_eq!(
+            f.message,
+            "git status failed: fatal: cannot change to '/nonexistent-keyhelm-folder': No such \
+             file or directory"
         );
         assert!(f.hint.unwrap().contains("run `keyhelm sync` again"));
+        // Only what git reports, not the advice after it; the last lines otherwise.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(
+                "printf 'fatal: one\\nfatal: two\\n\\nPlease make sure\\nand so on\\n' >&2; \
+                 exit 128",
+            )
+            .output()
+            .unwrap();
+        assert_eq!(
+            git_failure("git fetch", &out).message,
+            "git fetch failed: fatal: one / fatal: two"
+        );
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("printf 'a\\nb\\n\\nc\\nd\\n' >&2; exit 1")
+            .output()
+            .unwrap();
+        assert_eq!(
+            git_failure("git merge", &out).message,
+            "git merge failed: b / c / d"
+        );
+        let out = Command::new("sh").arg("-c").arg("exit 3").output().unwrap();
+        assert_eq!(
+            git_failure("git push", &out).message,
+            "git push failed (exit status: 3)"
+        );
     }
 }

@@ -78,8 +78,8 @@ pub fn run(ctx: &Ctx, options: Options, output: &mut impl Write) -> Result<()> {
         return auto::run(ctx);
     }
     let vault = vault(ctx)?;
-    let _lock = sync_lock(ctx, true)?
-        .ok_or_else(|| Failure::other("another keyhelm sync holds the sync lock"))?;
+    // A background sync that holds the lock is waited for.
+    let _lock = wait_for_sync_lock(ctx)?;
     if let Some(remote) = &options.init {
         init(ctx, &vault, remote)?;
     }
@@ -169,33 +169,39 @@ fn exe(ctx: &Ctx) -> Result<PathBuf> {
         .ok_or_else(|| Failure::other("the path of the keyhelm program is unknown"))
 }
 
-/// The sync lock (`<state>/sync.lock`): one sync at a time per device. `wait`: block until it
-/// is free; otherwise `None` when another sync holds it.
-fn sync_lock(ctx: &Ctx, wait: bool) -> Result<Option<File>> {
-    let state = &ctx.paths.state_dir;
-    crate::paths::create_private_dir(state)?;
-    let path = state.join("sync.lock");
-    let file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Failure::io("cannot open", &path, &e))?
-    };
-    if wait {
-        file.lock()
-            .map_err(|e| Failure::io("cannot lock", &path, &e))?;
-        return Ok(Some(file));
-    }
+/// The sync lock (`<state>/sync.lock`): one sync at a time per device. Waits until it is
+/// free.
+fn wait_for_sync_lock(ctx: &Ctx) -> Result<File> {
+    let (file, path) = open_sync_lock(ctx)?;
+    file.lock()
+        .map_err(|e| Failure::io("cannot lock", &path, &e))?;
+    Ok(file)
+}
+
+/// The sync lock if it is free; `None` when another sync holds it.
+fn try_sync_lock(ctx: &Ctx) -> Result<Option<File>> {
+    let (file, path) = open_sync_lock(ctx)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
         Err(std::fs::TryLockError::Error(e)) => Err(Failure::io("cannot lock", &path, &e)),
     }
+}
+
+fn open_sync_lock(ctx: &Ctx) -> Result<(File, PathBuf)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let state = &ctx.paths.state_dir;
+    crate::paths::create_private_dir(state)?;
+    let path = state.join("sync.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Failure::io("cannot open", &path, &e))?;
+    Ok((file, path))
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -246,6 +252,15 @@ fn describe_git(outcome: &git::Outcome) -> String {
             git::REMOTE
         ));
     }
+    if outcome.no_vault {
+        // Whatever went back and forth was only keyhelm's git settings.
+        text.push_str(&format!(
+            "{} has no vault yet, and neither has this device: the first `keyhelm store` (or \
+             `keyhelm init`) here creates one, and `keyhelm sync` pushes it.\n",
+            git::REMOTE
+        ));
+        return text;
+    }
     if outcome.pulled {
         text.push_str(&format!("Merged the changes from {}.\n", git::REMOTE));
     }
@@ -253,15 +268,7 @@ fn describe_git(outcome: &git::Outcome) -> String {
         text.push_str(&format!("Pushed to {}.\n", git::REMOTE));
     }
     if !outcome.pulled && !outcome.pushed {
-        if outcome.remote_empty {
-            text.push_str(&format!(
-                "{} has no vault yet, and neither has this device: the first `keyhelm store` \
-                 (or `keyhelm init`) here creates one, and `keyhelm sync` pushes it.\n",
-                git::REMOTE
-            ));
-        } else {
-            text.push_str(&format!("Up to date with {}.\n", git::REMOTE));
-        }
+        text.push_str(&format!("Up to date with {}.\n", git::REMOTE));
     }
     text
 }
@@ -310,10 +317,15 @@ mod tests {
              origin.\n"
         );
         let outcome = git::Outcome {
-            remote_empty: true,
+            no_vault: true,
+            pushed: true,
             ..Default::default()
         };
-        assert!(describe_git(&outcome).starts_with("origin has no vault yet"));
+        assert_eq!(
+            describe_git(&outcome),
+            "origin has no vault yet, and neither has this device: the first `keyhelm store` (or \
+             `keyhelm init`) here creates one, and `keyhelm sync` pushes it.\n"
+        );
         assert_eq!(plural(1, "copy", "copies"), "1 copy");
         assert_eq!(plural(2, "copy", "copies"), "2 copies");
     }
