@@ -19,6 +19,10 @@ trait CoaReply {
     fn coa(&self) -> (u16, i64);
     /// The `results` of a success, checking the envelope.
     fn results(&self) -> Value;
+    /// The `request_token` of a successful `request_authentication`.
+    fn request_token(&self) -> String {
+        self.results()["request_token"].as_str().unwrap().to_owned()
+    }
 }
 
 impl CoaReply for Reply {
@@ -52,14 +56,20 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let fake = FakeIntellivoid::start();
-    let app = fake.add_application(IntellivoidApp::new("Keyhelm Test"));
-    let account = fake.add_account(
+    setup_on(
+        FakeIntellivoid::start(),
+        IntellivoidApp::new("Keyhelm Test"),
         IntellivoidAccount::new("alice")
             .email("alice@example.org")
             .name("Alice", "Liddell")
             .birthday(4, 5, 1852),
-    );
+    )
+}
+
+/// `fake` with `app` and then `account` added.
+fn setup_on(fake: FakeIntellivoid, app: IntellivoidApp, account: IntellivoidAccount) -> Setup {
+    let app = fake.add_application(app);
+    let account = fake.add_account(account);
     Setup { fake, app, account }
 }
 
@@ -72,48 +82,109 @@ fn call(fake: &FakeIntellivoid, method: &str, form: &[(&str, &str)]) -> Reply {
     )
 }
 
-impl Setup {
-    fn auth(&self) -> Vec<(&str, &str)> {
-        vec![
-            ("application_id", self.app.application_id.as_str()),
-            ("secret_key", self.app.secret_key.as_str()),
-        ]
-    }
+/// `coa/auth/request_authentication` with `form`.
+fn request_authentication(fake: &FakeIntellivoid, form: &[(&str, &str)]) -> Reply {
+    call(fake, "coa/auth/request_authentication", form)
+}
 
+/// `coa/auth/process_authentication` for `app`, with the id and secret as parameters.
+fn process(fake: &FakeIntellivoid, app: &IntellivoidAppCredentials, request_token: &str) -> Reply {
+    call(
+        fake,
+        "coa/auth/process_authentication",
+        &[
+            ("application_id", &app.application_id),
+            ("secret_key", &app.secret_key),
+            ("request_token", request_token),
+        ],
+    )
+}
+
+/// The URL of `coa/auth/process_authentication`, for requests [`call`] does not make.
+fn process_url(fake: &FakeIntellivoid) -> String {
+    format!("{}/coa/auth/process_authentication", fake.base_url())
+}
+
+/// The app id, secret and access token parameters of a COA call.
+fn with_token<'a>(id: &'a str, secret: &'a str, access_token: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("application_id", id),
+        ("secret_key", secret),
+        ("access_token", access_token),
+    ]
+}
+
+/// POST to `path` below the fake's root (the prompt, the test-only routes) with `query`.
+fn post_query(fake: &FakeIntellivoid, path: &str, query: &[(&str, &str)]) -> Reply {
+    send(
+        client()
+            .post(format!("{}{path}", fake.root_url()))
+            .query(query),
+    )
+}
+
+impl Setup {
     fn request_authentication(&self) -> String {
-        let results = call(
-            &self.fake,
-            "coa/auth/request_authentication",
-            &[("application_id", &self.app.application_id)],
-        )
-        .results();
-        results["request_token"].as_str().unwrap().to_owned()
+        request_authentication(&self.fake, &[("application_id", &self.app.application_id)])
+            .request_token()
     }
 
     fn process(&self, request_token: &str) -> Reply {
-        let mut form = self.auth();
-        form.push(("request_token", request_token));
-        call(&self.fake, "coa/auth/process_authentication", &form)
+        process(&self.fake, &self.app, request_token)
     }
 
     /// A request approved with every permission; returns the access token.
     fn logged_in(&self) -> String {
+        self.approve(&self.request_authentication())
+    }
+
+    /// A request token, approved with every permission.
+    fn approved_request(&self) -> String {
         let request = self.request_authentication();
+        self.approve(&request);
+        request
+    }
+
+    /// Approves `request` with every permission; returns the access token.
+    fn approve(&self, request: &str) -> String {
         self.fake
-            .approve(&request, &Permission::ALL)
+            .approve(request, &Permission::ALL)
             .expect("approve")
     }
 
+    /// `request_authentication` for a new `Redirect` app, with `redirect`.
+    fn request_with_redirect(&self, redirect: &str) -> Reply {
+        let app = self
+            .fake
+            .add_application(IntellivoidApp::new("r").mode(AuthMode::Redirect));
+        request_authentication(
+            &self.fake,
+            &[
+                ("application_id", &app.application_id),
+                ("redirect", redirect),
+            ],
+        )
+    }
+
     fn account_call(&self, method: &str, access_token: &str) -> Reply {
-        let mut form = self.auth();
-        form.push(("access_token", access_token));
-        call(&self.fake, &format!("accounts/{method}"), &form)
+        call(
+            &self.fake,
+            &format!("accounts/{method}"),
+            &self.with_token(access_token),
+        )
     }
 
     fn get_access_token(&self, access_token: &str) -> Reply {
-        let mut form = self.auth();
-        form.push(("access_token", access_token));
-        call(&self.fake, "coa/auth/get_access_token", &form)
+        call(
+            &self.fake,
+            "coa/auth/get_access_token",
+            &self.with_token(access_token),
+        )
+    }
+
+    /// This app's id and secret, and `access_token`.
+    fn with_token<'a>(&'a self, access_token: &'a str) -> [(&'a str, &'a str); 3] {
+        with_token(&self.app.application_id, &self.app.secret_key, access_token)
     }
 }
 
@@ -287,9 +358,8 @@ fn application_info_is_public() {
 fn request_authentication_returns_a_token_and_the_fakes_prompt_url() {
     let s = setup();
     let now = s.fake.clock().unix();
-    let results = call(
+    let results = request_authentication(
         &s.fake,
-        "coa/auth/request_authentication",
         &[
             ("application_id", &s.app.application_id),
             ("secret_key", "ignored"),
@@ -341,17 +411,13 @@ fn request_authentication_ui_flags_and_get_parameters() {
 #[test]
 fn request_authentication_errors_in_order() {
     let s = setup();
-    let missing = call(&s.fake, "coa/auth/request_authentication", &[]);
+    let missing = request_authentication(&s.fake, &[]);
     assert_eq!(missing.coa(), (401, 1));
     assert_eq!(
         missing.header("www-authenticate"),
         Some("Basic realm=\"Intellivoid Accounts Application ID\"")
     );
-    let unknown = call(
-        &s.fake,
-        "coa/auth/request_authentication",
-        &[("application_id", "APPnope")],
-    );
+    let unknown = request_authentication(&s.fake, &[("application_id", "APPnope")]);
     assert_eq!(unknown.coa(), (404, 2));
 
     let suspended = s
@@ -368,11 +434,7 @@ fn request_authentication_errors_in_order() {
         (&disabled, (403, 4)),
         (&redirect, (400, 6)),
     ] {
-        let reply = call(
-            &s.fake,
-            "coa/auth/request_authentication",
-            &[("application_id", &app.application_id)],
-        );
+        let reply = request_authentication(&s.fake, &[("application_id", &app.application_id)]);
         assert_eq!(reply.coa(), expected);
     }
 }
@@ -380,18 +442,9 @@ fn request_authentication_errors_in_order() {
 #[test]
 fn redirect_apps_get_the_redirect_in_the_prompt_url() {
     let s = setup();
-    let app = s
-        .fake
-        .add_application(IntellivoidApp::new("r").mode(AuthMode::Redirect));
-    let results = call(
-        &s.fake,
-        "coa/auth/request_authentication",
-        &[
-            ("application_id", &app.application_id),
-            ("redirect", "http://127.0.0.1:9/cb?x=1"),
-        ],
-    )
-    .results();
+    let results = s
+        .request_with_redirect("http://127.0.0.1:9/cb?x=1")
+        .results();
     let url = results["authentication_url"].as_str().unwrap();
     let expected = format!(
         "{}/auth/login?auth=application&redirect=http%3A%2F%2F127.0.0.1%3A9%2Fcb%3Fx%3D1&application_id=",
@@ -475,15 +528,8 @@ fn step_6_unknown_or_foreign_request_token_is_40() {
     let s = setup();
     assert_eq!(s.process("bogus").coa(), (400, 40));
     let other = s.fake.add_application(IntellivoidApp::new("other"));
-    let foreign = call(
-        &s.fake,
-        "coa/auth/request_authentication",
-        &[("application_id", &other.application_id)],
-    )
-    .results()["request_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let foreign = request_authentication(&s.fake, &[("application_id", &other.application_id)])
+        .request_token();
     assert_eq!(s.process(&foreign).coa(), (400, 40));
 }
 
@@ -509,7 +555,7 @@ fn step_9_approved_returns_the_same_access_token_on_every_poll() {
     assert_eq!(s.process(&token).coa(), (400, 41));
     s.fake.clock().advance(Duration::from_secs(30));
     let approved_at = s.fake.clock().unix();
-    let access = s.fake.approve(&token, &Permission::ALL).expect("approve");
+    let access = s.approve(&token);
 
     let results = s.process(&token).results();
     assert_eq!(
@@ -541,18 +587,14 @@ fn step_7_expiry_34_comes_before_41_and_before_200() {
 
     // Approved in time but polled too late: the approval is lost.
     let late_poll = s.request_authentication();
-    s.fake
-        .approve(&late_poll, &Permission::ALL)
-        .expect("approve");
+    s.approve(&late_poll);
     s.fake.clock().advance(Duration::from_secs(601));
     assert_eq!(s.process(&late_poll).coa(), (400, 34));
 
     // Approved after 600 s.
     let late_approval = s.request_authentication();
     s.fake.clock().advance(Duration::from_secs(601));
-    s.fake
-        .approve(&late_approval, &Permission::ALL)
-        .expect("approve");
+    s.approve(&late_approval);
     assert_eq!(s.process(&late_approval).coa(), (400, 34));
 }
 
@@ -560,11 +602,7 @@ fn step_7_expiry_34_comes_before_41_and_before_200() {
 fn a_blocked_request_looks_pending_then_expires() {
     let s = setup();
     let token = s.request_authentication();
-    let reply = send(
-        client()
-            .post(format!("{}/__fake/block", s.fake.root_url()))
-            .query(&[("request_token", &token)]),
-    );
+    let reply = post_query(&s.fake, "/__fake/block", &[("request_token", &token)]);
     assert_eq!(reply.status, 200);
     assert_eq!(s.process(&token).coa(), (400, 41));
     assert_eq!(
@@ -577,20 +615,17 @@ fn a_blocked_request_looks_pending_then_expires() {
 
 #[test]
 fn auto_approve_after_n_polls_with_a_granted_subset() {
-    let fake = FakeIntellivoid::start_with(IntellivoidConfig {
-        auto_approve: Some(AutoApprove {
-            after_polls: 2,
-            grant: vec![Permission::ReadPersonalInformation],
+    let s = setup_on(
+        FakeIntellivoid::start_with(IntellivoidConfig {
+            auto_approve: Some(AutoApprove {
+                after_polls: 2,
+                grant: vec![Permission::ReadPersonalInformation],
+            }),
+            ..IntellivoidConfig::default()
         }),
-        ..IntellivoidConfig::default()
-    });
-    let app = fake.add_application(IntellivoidApp::new("auto"));
-    fake.add_account(IntellivoidAccount::new("bob"));
-    let s = Setup {
-        account: String::new(),
-        app,
-        fake,
-    };
+        IntellivoidApp::new("auto"),
+        IntellivoidAccount::new("bob"),
+    );
     let token = s.request_authentication();
     assert_eq!(s.process(&token).coa(), (400, 41));
     assert_eq!(s.process(&token).coa(), (400, 41));
@@ -612,14 +647,10 @@ fn auto_approve_after_n_polls_with_a_granted_subset() {
 #[test]
 fn http_basic_carries_the_id_and_secret_and_wins_over_parameters() {
     let s = setup();
-    let token = s.request_authentication();
-    s.fake.approve(&token, &Permission::ALL).expect("approve");
+    let token = s.approved_request();
     let reply = send(
         client()
-            .post(format!(
-                "{}/coa/auth/process_authentication",
-                s.fake.base_url()
-            ))
+            .post(process_url(&s.fake))
             .basic_auth(&s.app.application_id, Some(&s.app.secret_key))
             .form(&[
                 ("application_id", "APPwrong"),
@@ -632,10 +663,7 @@ fn http_basic_carries_the_id_and_secret_and_wins_over_parameters() {
     // An empty Basic password falls back to the secret_key parameter.
     let reply = send(
         client()
-            .post(format!(
-                "{}/coa/auth/process_authentication",
-                s.fake.base_url()
-            ))
+            .post(process_url(&s.fake))
             .basic_auth(&s.app.application_id, Some(""))
             .form(&[
                 ("secret_key", s.app.secret_key.as_str()),
@@ -650,14 +678,10 @@ fn http_basic_carries_the_id_and_secret_and_wins_over_parameters() {
 #[test]
 fn post_body_overrides_the_query_and_multipart_works() {
     let s = setup();
-    let token = s.request_authentication();
-    s.fake.approve(&token, &Permission::ALL).expect("approve");
+    let token = s.approved_request();
     let reply = send(
         client()
-            .post(format!(
-                "{}/coa/auth/process_authentication",
-                s.fake.base_url()
-            ))
+            .post(process_url(&s.fake))
             .query(&[("application_id", "APPwrong"), ("secret_key", "wrong")])
             .form(&[
                 ("application_id", s.app.application_id.as_str()),
@@ -681,10 +705,7 @@ fn post_body_overrides_the_query_and_multipart_works() {
     body.push_str(&format!("--{boundary}--\r\n"));
     let reply = send(
         client()
-            .post(format!(
-                "{}/coa/auth/process_authentication",
-                s.fake.base_url()
-            ))
+            .post(process_url(&s.fake))
             .header(
                 "content-type",
                 format!("multipart/form-data; boundary={boundary}"),
@@ -708,28 +729,18 @@ fn json_bodies_and_get_bodies_are_ignored() {
     });
     let reply = send(
         client()
-            .post(format!(
-                "{}/coa/auth/process_authentication",
-                s.fake.base_url()
-            ))
+            .post(process_url(&s.fake))
             .header("content-type", "application/json")
             .body(json_body.to_string()),
     );
     assert_eq!(reply.coa(), (401, 22));
 
     // PHP fills $_POST only for POST requests.
-    let reply = send(
-        client()
-            .get(format!(
-                "{}/coa/auth/process_authentication",
-                s.fake.base_url()
-            ))
-            .form(&[
-                ("application_id", s.app.application_id.as_str()),
-                ("secret_key", &s.app.secret_key),
-                ("request_token", &token),
-            ]),
-    );
+    let reply = send(client().get(process_url(&s.fake)).form(&[
+        ("application_id", s.app.application_id.as_str()),
+        ("secret_key", &s.app.secret_key),
+        ("request_token", &token),
+    ]));
     assert_eq!(reply.coa(), (401, 22));
 }
 
@@ -776,40 +787,12 @@ fn get_access_token_errors_in_order() {
         (400, 24),
         "24 before 2, and 400 here"
     );
-    assert_eq!(
-        call_with(&[
-            ("application_id", "APPnope"),
-            ("secret_key", "x"),
-            ("access_token", "t")
-        ])
-        .coa(),
-        (404, 2)
-    );
-    assert_eq!(
-        call_with(&[
-            ("application_id", id),
-            ("secret_key", "x"),
-            ("access_token", "t")
-        ])
-        .coa(),
-        (401, 23)
-    );
+    assert_eq!(call_with(&with_token("APPnope", "x", "t")).coa(), (404, 2));
+    assert_eq!(call_with(&with_token(id, "x", "t")).coa(), (401, 23));
     s.fake.set_application_status(id, AppStatus::Suspended);
-    assert_eq!(
-        call_with(&[
-            ("application_id", id),
-            ("secret_key", secret),
-            ("access_token", "t")
-        ])
-        .coa(),
-        (403, 3)
-    );
+    assert_eq!(call_with(&with_token(id, secret, "t")).coa(), (403, 3));
     s.fake.set_application_status(id, AppStatus::Active);
-    let reply = call_with(&[
-        ("application_id", id),
-        ("secret_key", secret),
-        ("access_token", "t"),
-    ]);
+    let reply = call_with(&with_token(id, secret, "t"));
     assert_eq!(
         reply.json(),
         json!({"success": false, "response_code": 401, "error": {"error_code": 25, "message": "ACCESS DENIED, INCORRECT ACCESS TOKEN", "type": "COA"}})
@@ -889,12 +872,7 @@ fn account_call_errors_in_order() {
         "401 here, unlike get_access_token"
     );
     assert_eq!(
-        call_with(&[
-            ("application_id", id),
-            ("secret_key", "x"),
-            ("access_token", &access)
-        ])
-        .coa(),
+        call_with(&with_token(id, "x", &access)).coa(),
         (401, 23),
         "the fake checks the secret, stricter than the server"
     );
@@ -920,10 +898,10 @@ fn account_status_errors_come_after_the_slide() {
     let s = setup();
     let access = s.logged_in();
     let set_status = |status: &str| {
-        send(
-            client()
-                .post(format!("{}/__fake/account-status", s.fake.root_url()))
-                .query(&[("id", s.account.as_str()), ("status", status)]),
+        post_query(
+            &s.fake,
+            "/__fake/account-status",
+            &[("id", s.account.as_str()), ("status", status)],
         )
     };
     assert_eq!(set_status("suspended").status, 200);
@@ -987,15 +965,11 @@ fn app_status_and_permissions_are_checked_last() {
 
 #[test]
 fn get_user_needs_both_username_and_display_permissions() {
-    let fake = FakeIntellivoid::start();
-    let app = fake
-        .add_application(IntellivoidApp::new("minimal").permissions(&[Permission::ReadUsername]));
-    fake.add_account(IntellivoidAccount::new("carol"));
-    let s = Setup {
-        account: String::new(),
-        app,
-        fake,
-    };
+    let s = setup_on(
+        FakeIntellivoid::start(),
+        IntellivoidApp::new("minimal").permissions(&[Permission::ReadUsername]),
+        IntellivoidAccount::new("carol"),
+    );
     let access = s.logged_in();
     assert_eq!(s.account_call("get_user", &access).coa(), (403, 30));
 }
@@ -1009,22 +983,14 @@ fn prompt_post(s: &Setup, request: &str, grant: Option<&str>) -> Reply {
     if let Some(grant) = grant {
         query.push(("grant", grant));
     }
-    send(
-        client()
-            .post(format!("{}/auth/login", s.fake.root_url()))
-            .query(&query),
-    )
+    post_query(&s.fake, "/auth/login", &query)
 }
 
 #[test]
 fn the_prompt_page_and_approval_with_a_granted_subset() {
     let s = setup();
-    let results = call(
-        &s.fake,
-        "coa/auth/request_authentication",
-        &[("application_id", &s.app.application_id)],
-    )
-    .results();
+    let results =
+        request_authentication(&s.fake, &[("application_id", &s.app.application_id)]).results();
     let request = results["request_token"].as_str().unwrap();
     let page = send(client().get(results["authentication_url"].as_str().unwrap()));
     assert_eq!(page.status, 200);
@@ -1053,21 +1019,9 @@ fn the_prompt_page_and_approval_with_a_granted_subset() {
 #[test]
 fn the_prompt_redirects_redirect_apps_and_shows_the_token_to_code_apps() {
     let s = setup();
-    let redirect_app = s
-        .fake
-        .add_application(IntellivoidApp::new("r").mode(AuthMode::Redirect));
-    let request = call(
-        &s.fake,
-        "coa/auth/request_authentication",
-        &[
-            ("application_id", &redirect_app.application_id),
-            ("redirect", "http://127.0.0.1:9/cb"),
-        ],
-    )
-    .results()["request_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let request = s
+        .request_with_redirect("http://127.0.0.1:9/cb")
+        .request_token();
     let reply = prompt_post(&s, &request, None);
     assert_eq!(reply.status, 302);
     let location = reply.header("location").unwrap();
@@ -1079,27 +1033,11 @@ fn the_prompt_redirects_redirect_apps_and_shows_the_token_to_code_apps() {
     let code_app = s
         .fake
         .add_application(IntellivoidApp::new("c").mode(AuthMode::Code));
-    let request = call(
-        &s.fake,
-        "coa/auth/request_authentication",
-        &[("application_id", &code_app.application_id)],
-    )
-    .results()["request_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let request = request_authentication(&s.fake, &[("application_id", &code_app.application_id)])
+        .request_token();
     let reply = prompt_post(&s, &request, None);
     assert_eq!(reply.status, 200);
-    let results = call(
-        &s.fake,
-        "coa/auth/process_authentication",
-        &[
-            ("application_id", &code_app.application_id),
-            ("secret_key", &code_app.secret_key),
-            ("request_token", &request),
-        ],
-    )
-    .results();
+    let results = process(&s.fake, &code_app, &request).results();
     assert!(
         reply
             .body
@@ -1122,13 +1060,7 @@ fn prompt_and_admin_errors() {
     assert_eq!(typo.status, 400);
     assert!(typo.body.contains("Unknown permission READ_EMAIL"));
 
-    let admin = |path: &str, query: &[(&str, &str)]| {
-        send(
-            client()
-                .post(format!("{}{path}", s.fake.root_url()))
-                .query(query),
-        )
-    };
+    let admin = |path: &str, query: &[(&str, &str)]| post_query(&s.fake, path, query);
     assert_eq!(
         admin("/__fake/block", &[("request_token", "x")]).status,
         404
@@ -1158,15 +1090,8 @@ fn prompt_and_admin_errors() {
 
     let no_accounts = FakeIntellivoid::start();
     let app = no_accounts.add_application(IntellivoidApp::new("x"));
-    let request = call(
-        &no_accounts,
-        "coa/auth/request_authentication",
-        &[("application_id", &app.application_id)],
-    )
-    .results()["request_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let request = request_authentication(&no_accounts, &[("application_id", &app.application_id)])
+        .request_token();
     assert_eq!(
         no_accounts.approve(&request, &[]),
         Err(ApproveError::NoAccount)
