@@ -35,23 +35,33 @@ fn fake() -> FakeIntralinks {
     fake
 }
 
+fn token_url(fake: &FakeIntralinks) -> String {
+    format!("{}/v2/oauth/token", fake.base_url())
+}
+
 /// `POST /v2/oauth/token` with everything in the form, as the SDK does.
 fn token(fake: &FakeIntralinks, form: &[(&str, &str)]) -> Reply {
-    send(
-        client()
-            .post(format!("{}/v2/oauth/token", fake.base_url()))
-            .form(form),
-    )
+    send(client().post(token_url(fake)).form(form))
+}
+
+/// The parameters of a `client_credentials` login.
+fn login_params<'a>(
+    client_id: &'a str,
+    client_secret: &'a str,
+    email: &'a str,
+    password: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", client_secret),
+        ("email", email),
+        ("password", password),
+    ]
 }
 
 fn login(fake: &FakeIntralinks, extra: &[(&str, &str)]) -> Reply {
-    let mut form = vec![
-        ("grant_type", "client_credentials"),
-        ("client_id", KEY),
-        ("client_secret", SECRET),
-        ("email", EMAIL),
-        ("password", PASSWORD),
-    ];
+    let mut form = login_params(KEY, SECRET, EMAIL, PASSWORD);
     form.extend_from_slice(extra);
     token(fake, &form)
 }
@@ -132,8 +142,8 @@ fn grant_type_in_the_query_and_credentials_in_the_form_is_merged() {
     let reply = send(
         client()
             .post(format!(
-                "{}/v2/oauth/token?grant_type=client_credentials",
-                fake.base_url()
+                "{}?grant_type=client_credentials",
+                token_url(&fake)
             ))
             .form(&[
                 ("email", EMAIL),
@@ -161,14 +171,8 @@ fn every_parameter_may_come_from_the_query() {
     let fake = fake();
     let reply = send(
         client()
-            .post(format!("{}/v2/oauth/token", fake.base_url()))
-            .query(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", KEY),
-                ("client_secret", SECRET),
-                ("email", EMAIL),
-                ("password", PASSWORD),
-            ]),
+            .post(token_url(&fake))
+            .query(&login_params(KEY, SECRET, EMAIL, PASSWORD)),
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
@@ -255,16 +259,7 @@ fn a_grant_not_enabled_for_the_app_is_unsupported() {
     let fake = fake();
     // Intralinks enables only authorization_code by default.
     fake.add_app(IntralinksApp::new("code-only", "s3"));
-    let reply = token(
-        &fake,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "code-only"),
-            ("client_secret", "s3"),
-            ("email", EMAIL),
-            ("password", PASSWORD),
-        ],
-    );
+    let reply = token(&fake, &login_params("code-only", "s3", EMAIL, PASSWORD));
     assert_eq!(reply.status, 400);
     assert_eq!(
         reply.json(),
@@ -299,29 +294,14 @@ fn bad_password_unknown_email_and_locked_account_are_403_017() {
         ("locked@example.com", "pw"),
     ];
     for (email, password) in cases {
-        let reply = token(
-            &fake,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", KEY),
-                ("client_secret", SECRET),
-                ("email", email),
-                ("password", password),
-            ],
-        );
+        let reply = token(&fake, &login_params(KEY, SECRET, email, password));
         assert_eq!(reply.status, 403, "{email}");
         assert_eq!(reply.json(), body_017(), "{email}");
     }
     fake.set_locked("locked@example.com", false);
     let reply = token(
         &fake,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", KEY),
-            ("client_secret", SECRET),
-            ("email", "locked@example.com"),
-            ("password", "pw"),
-        ],
+        &login_params(KEY, SECRET, "locked@example.com", "pw"),
     );
     assert_eq!(reply.status, 200);
 }
@@ -775,6 +755,19 @@ fn tokeninfo_errors() {
 // revoke
 // ---------------------------------------------------------------------------
 
+fn revoke_url(fake: &FakeIntralinks) -> String {
+    format!("{}/v2/oauth/revoke", fake.base_url())
+}
+
+/// The parameters that revoke `token`, for the app `KEY` with `client_secret`.
+fn revoke_params<'a>(token: &'a str, client_secret: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("token", token),
+        ("client_id", KEY),
+        ("client_secret", client_secret),
+    ]
+}
+
 fn revoked_body(token: &str) -> Value {
     json!({
         "message": "the passed token and associated refresh/access token have been revoked",
@@ -789,12 +782,8 @@ fn revoke_with_put_and_query_parameters_as_in_the_tutorial() {
     let token = login_token(&fake, &[]);
     let reply = send(
         client()
-            .put(format!("{}/v2/oauth/revoke", fake.base_url()))
-            .query(&[
-                ("token", token.as_str()),
-                ("client_id", KEY),
-                ("client_secret", SECRET),
-            ])
+            .put(revoke_url(&fake))
+            .query(&revoke_params(&token, SECRET))
             .header("authorization", bearer(&token)),
     );
     assert_eq!(reply.status, 200);
@@ -814,12 +803,8 @@ fn revoke_with_post_and_a_form_body_cascades_from_the_refresh_token() {
     let (access, refresh_token) = code_login(&fake);
     let reply = send(
         client()
-            .post(format!("{}/v2/oauth/revoke", fake.base_url()))
-            .form(&[
-                ("token", refresh_token.as_str()),
-                ("client_id", KEY),
-                ("client_secret", SECRET),
-            ]),
+            .post(revoke_url(&fake))
+            .form(&revoke_params(&refresh_token, SECRET)),
     );
     assert_eq!(reply.json(), revoked_body(&refresh_token));
     assert!(!fake.is_valid_token(&access));
@@ -831,24 +816,16 @@ fn revoke_of_an_unknown_token_is_200_but_a_bad_client_is_not() {
     let fake = fake();
     let reply = send(
         client()
-            .put(format!("{}/v2/oauth/revoke", fake.base_url()))
-            .form(&[
-                ("token", "unknown"),
-                ("client_id", KEY),
-                ("client_secret", SECRET),
-            ]),
+            .put(revoke_url(&fake))
+            .form(&revoke_params("unknown", SECRET)),
     );
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json(), revoked_body("unknown"));
 
     let reply = send(
         client()
-            .put(format!("{}/v2/oauth/revoke", fake.base_url()))
-            .form(&[
-                ("token", "unknown"),
-                ("client_id", KEY),
-                ("client_secret", "bad"),
-            ]),
+            .put(revoke_url(&fake))
+            .form(&revoke_params("unknown", "bad")),
     );
     assert_eq!(reply.status, 401);
 }
@@ -862,8 +839,8 @@ fn unknown_paths_and_methods_get_the_html_404_page() {
     let fake = fake();
     for request in [
         client().get(format!("{}/v2/nothing", fake.base_url())),
-        client().get(format!("{}/v2/oauth/token", fake.base_url())),
-        client().delete(format!("{}/v2/oauth/revoke", fake.base_url())),
+        client().get(token_url(&fake)),
+        client().delete(revoke_url(&fake)),
         client().post(format!("{}/v2/workspaces", fake.base_url())),
     ] {
         let reply = send(request);
@@ -924,7 +901,7 @@ fn a_body_over_the_limit_is_refused_with_413() {
     let huge = vec![b'a'; keyhelm_testkit::server::MAX_BODY_BYTES + 1];
     let reply = send(
         client()
-            .post(format!("{}/v2/oauth/token", fake.base_url()))
+            .post(token_url(&fake))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(huge),
     );
