@@ -9,6 +9,7 @@ use keyhelm_testkit::clinked::{
     self as cl, ClinkedAppCredentials, ClinkedConfig, ClinkedUser, FakeClinked, RateLimit,
     TwoFactor,
 };
+use reqwest::blocking::RequestBuilder;
 use serde_json::{Value, json};
 use support::{Reply, bare_client, client, send};
 
@@ -51,13 +52,18 @@ fn token_get(fake: &FakeClinked, query: &[(&str, &str)]) -> Reply {
     )
 }
 
-fn password_grant(fake: &FakeClinked, extra: &[(&str, &str)]) -> Reply {
-    let mut query = vec![
+/// The parameters of a password grant by the mobile client.
+fn password_params<'a>(username: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
         ("client_id", "clinked-mobile"),
         ("grant_type", "password"),
-        ("username", USER),
-        ("password", PASSWORD),
-    ];
+        ("username", username),
+        ("password", password),
+    ]
+}
+
+fn password_grant(fake: &FakeClinked, extra: &[(&str, &str)]) -> Reply {
+    let mut query = password_params(USER, PASSWORD);
     query.extend_from_slice(extra);
     token_get(fake, &query)
 }
@@ -68,16 +74,22 @@ fn user_token(fake: &FakeClinked) -> String {
     reply.json()["access_token"].as_str().unwrap().to_owned()
 }
 
+/// The parameters of a client_credentials grant for `app`, with `scope` if given.
+fn app_params<'a>(
+    app: &'a ClinkedAppCredentials,
+    scope: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", app.client_secret.as_str()),
+    ];
+    params.extend(scope.map(|scope| ("scope", scope)));
+    params
+}
+
 fn client_credentials(fake: &FakeClinked, app: &ClinkedAppCredentials) -> Reply {
-    token_get(
-        fake,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &app.client_id),
-            ("client_secret", &app.client_secret),
-            ("scope", "read write"),
-        ],
-    )
+    token_get(fake, &app_params(app, Some("read write")))
 }
 
 fn app_token(fake: &FakeClinked, app: &ClinkedAppCredentials) -> String {
@@ -92,6 +104,19 @@ fn groups(fake: &FakeClinked, token: Option<&str>) -> Reply {
         request = request.bearer_auth(token);
     }
     send(request.query(&[("page", "1"), ("size", "100")]))
+}
+
+/// `GET /me`, to be authorized.
+fn get_me(fake: &FakeClinked) -> RequestBuilder {
+    client().get(format!("{}/me", fake.base_url()))
+}
+
+/// `POST /__fake/revoke-app?clientId=`
+fn revoke_app(fake: &FakeClinked, client_id: &str) -> Reply {
+    send(client().post(format!(
+        "{}/__fake/revoke-app?clientId={client_id}",
+        fake.base_url()
+    )))
 }
 
 fn is_uuid(text: &str) -> bool {
@@ -294,25 +319,9 @@ fn unknown_grants_are_unsupported_and_grants_are_bound_to_clients() {
 #[test]
 fn bad_credentials_and_locked_accounts_are_400_invalid_grant() {
     let fake = fake();
-    let bad = token_get(
-        &fake,
-        &[
-            ("client_id", "clinked-mobile"),
-            ("grant_type", "password"),
-            ("username", USER),
-            ("password", "wrong"),
-        ],
-    );
+    let bad = token_get(&fake, &password_params(USER, "wrong"));
     assert_eq!(bad.error(), error(400, "invalid_grant", "Bad credentials"));
-    let unknown = token_get(
-        &fake,
-        &[
-            ("client_id", "clinked-mobile"),
-            ("grant_type", "password"),
-            ("username", "nobody"),
-            ("password", PASSWORD),
-        ],
-    );
+    let unknown = token_get(&fake, &password_params("nobody", PASSWORD));
     assert_eq!(
         unknown.error(),
         error(400, "invalid_grant", "Bad credentials")
@@ -361,15 +370,8 @@ fn sms_2fa_sends_a_code_then_accepts_it() {
     let fake = fake();
     fake.add_user(ClinkedUser::new("sms-user", "pw").sms("4242"));
     let grant = |code: Option<&str>| {
-        let mut query = vec![
-            ("client_id", "clinked-mobile"),
-            ("grant_type", "password"),
-            ("username", "sms-user"),
-            ("password", "pw"),
-        ];
-        if let Some(code) = code {
-            query.push(("code", code));
-        }
+        let mut query = password_params("sms-user", "pw");
+        query.extend(code.map(|code| ("code", code)));
         token_get(&fake, &query)
     };
     assert_eq!(
@@ -400,15 +402,7 @@ fn sms_2fa_sends_a_code_then_accepts_it() {
 fn two_factor_checks_come_after_the_password_check() {
     let fake = fake();
     fake.set_two_factor(USER, TwoFactor::Authenticator { code: "1".into() });
-    let reply = token_get(
-        &fake,
-        &[
-            ("client_id", "clinked-mobile"),
-            ("grant_type", "password"),
-            ("username", USER),
-            ("password", "wrong"),
-        ],
-    );
+    let reply = token_get(&fake, &password_params(USER, "wrong"));
     assert_eq!(reply.error().1, "invalid_grant");
 }
 
@@ -494,11 +488,7 @@ fn client_credentials_over_post_without_scope() {
     let reply = send(
         client()
             .post(format!("{}/oauth/token", fake.base_url()))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &app.client_id),
-                ("client_secret", &app.client_secret),
-            ]),
+            .form(&app_params(&app, None)),
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["scope"], "read write");
@@ -508,17 +498,7 @@ fn client_credentials_over_post_without_scope() {
 fn client_credentials_scope_must_be_read_or_write() {
     let fake = fake();
     let app = fake.create_app(USER);
-    let grant = |scope: &str| {
-        token_get(
-            &fake,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &app.client_id),
-                ("client_secret", &app.client_secret),
-                ("scope", scope),
-            ],
-        )
-    };
+    let grant = |scope: &str| token_get(&fake, &app_params(&app, Some(scope)));
     assert_eq!(
         grant("read admin").error(),
         error(400, "invalid_scope", "Invalid scope: read admin")
@@ -614,11 +594,7 @@ fn a_revoked_app_is_logged_out() {
     let app = fake.create_app(USER);
     let token = app_token(&fake, &app);
 
-    let reply = send(client().post(format!(
-        "{}/__fake/revoke-app?clientId={}",
-        fake.base_url(),
-        app.client_id
-    )));
+    let reply = revoke_app(&fake, &app.client_id);
     assert_eq!(reply.status, 200);
     assert!(fake.apps()[0].revoked);
     assert!(!fake.is_valid_token(&token));
@@ -629,10 +605,7 @@ fn a_revoked_app_is_logged_out() {
         error(401, "invalid_client", "Bad client credentials")
     );
 
-    let unknown = send(client().post(format!(
-        "{}/__fake/revoke-app?clientId=nope",
-        fake.base_url()
-    )));
+    let unknown = revoke_app(&fake, "nope");
     assert_eq!(unknown.status, 404);
     assert!(!fake.revoke_app("nope"));
 }
@@ -713,29 +686,17 @@ fn the_authorized_probes() {
     assert!(reply.json()["items"].is_array());
     assert_eq!(fake.requests_to(cl::ROUTE_GROUPS).len(), 1);
 
-    let me = send(
-        client()
-            .get(format!("{}/me", fake.base_url()))
-            .bearer_auth(&token),
-    );
+    let me = send(get_me(&fake).bearer_auth(&token));
     assert_eq!(me.status, 200);
     assert_eq!(me.json()["username"], USER);
 
     // Spring also accepts the token as a query parameter.
-    let reply = send(
-        client()
-            .get(format!("{}/me", fake.base_url()))
-            .query(&[("access_token", token.as_str())]),
-    );
+    let reply = send(get_me(&fake).query(&[("access_token", token.as_str())]));
     assert_eq!(reply.status, 200);
 
     let app = fake.create_app(USER);
     let app_token = app_token(&fake, &app);
-    let me = send(
-        client()
-            .get(format!("{}/me", fake.base_url()))
-            .bearer_auth(&app_token),
-    );
+    let me = send(get_me(&fake).bearer_auth(&app_token));
     assert_eq!(me.json()["username"], USER, "an app acts for its owner");
 
     let reply = groups(&fake, None);
@@ -801,12 +762,7 @@ fn requests_without_a_user_agent_are_served_and_counted() {
     let reply = send(
         bare_client()
             .get(format!("{}/oauth/token", fake.base_url()))
-            .query(&[
-                ("client_id", "clinked-mobile"),
-                ("grant_type", "password"),
-                ("username", USER),
-                ("password", PASSWORD),
-            ]),
+            .query(&password_params(USER, PASSWORD)),
     );
     assert_eq!(reply.status, 200);
     password_grant(&fake, &[]);
