@@ -1,13 +1,15 @@
 //! GitHttpServer against the real git client, with plain credential-helper scripts (no
 //! keyhelm involved).
 
-use std::path::Path;
-use std::process::Output;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use keyhelm_testkit::bins::{IsolatedEnv, describe_failure, output, run};
-use keyhelm_testkit::git_http::{Auth, AuthOutcome, AuthScheme, GitAuthPolicy, GitHttpServer};
+use keyhelm_testkit::git_http::{
+    Auth, AuthOutcome, AuthScheme, GitAuthPolicy, GitHttpServer, GitRequest,
+};
 
 const HELPER_OK: &str = "!f() { echo username=u; echo password=p; }; f";
 const HELPER_WRONG: &str = "!f() { echo username=u; echo password=wrong; }; f";
@@ -30,13 +32,32 @@ fn git_clone(env: &IsolatedEnv, url: &str, dest: &Path) {
     run(env.command("git").arg("clone").arg(url).arg(dest)).unwrap();
 }
 
-#[test]
-fn clone_and_push_with_basic_credentials_from_a_helper() {
-    let server = GitHttpServer::with_repo("repo.git", GitAuthPolicy::basic("u", "p")).unwrap();
+/// A server with `repo` behind Basic `u`/`p`, an environment whose helper answers `u`/`p`,
+/// and a clone of `repo` in `work/clone`.
+fn basic_clone(repo: &str) -> (GitHttpServer, IsolatedEnv, PathBuf) {
+    let server = GitHttpServer::with_repo(repo, GitAuthPolicy::basic("u", "p")).unwrap();
     let env = git_env(Some(HELPER_OK));
     let clone = env.work_dir().join("clone");
+    git_clone(&env, &server.repo_url(repo), &clone);
+    (server, env, clone)
+}
 
-    git_clone(&env, &server.repo_url("repo.git"), &clone);
+/// Runs `cmd`, which must fail.
+fn fails(cmd: &mut Command) -> Output {
+    let out = output(cmd).unwrap();
+    assert!(!out.status.success(), "{}", describe_failure(cmd, &out));
+    out
+}
+
+/// Asserts that the server logged a request that `matches`.
+fn assert_logged(server: &GitHttpServer, matches: impl Fn(&GitRequest) -> bool) {
+    let requests = server.requests();
+    assert!(requests.iter().any(matches), "{requests:#?}");
+}
+
+#[test]
+fn clone_and_push_with_basic_credentials_from_a_helper() {
+    let (server, env, clone) = basic_clone("repo.git");
     let readme = std::fs::read_to_string(clone.join("README")).unwrap();
     assert_eq!(readme, "hello from keyhelm-testkit\n");
 
@@ -48,22 +69,16 @@ fn clone_and_push_with_basic_credentials_from_a_helper() {
     assert!(counts.accepted >= 1, "{counts:?}");
     assert_eq!(counts.basic, counts.accepted, "{counts:?}");
     assert_eq!(counts.bearer, 0);
-    let requests = server.requests();
-    assert!(
-        requests
-            .iter()
-            .any(|r| r.outcome == AuthOutcome::Missing && r.status == 401)
-    );
-    assert!(
-        requests
-            .iter()
-            .any(|r| r.outcome == AuthOutcome::Accepted(AuthScheme::Basic)
-                && r.path == "/repo.git/info/refs"
-                && r.query == "service=git-upload-pack"
-                && r.status == 200
-                && r.username.as_deref() == Some("u")),
-        "{requests:#?}"
-    );
+    assert_logged(&server, |r| {
+        r.outcome == AuthOutcome::Missing && r.status == 401
+    });
+    assert_logged(&server, |r| {
+        r.outcome == AuthOutcome::Accepted(AuthScheme::Basic)
+            && r.path == "/repo.git/info/refs"
+            && r.query == "service=git-upload-pack"
+            && r.status == 200
+            && r.username.as_deref() == Some("u")
+    });
 
     // Push a new commit back.
     server.clear_requests();
@@ -74,14 +89,12 @@ fn clone_and_push_with_basic_credentials_from_a_helper() {
     let local = git_in(&env, &clone, &["rev-parse", "HEAD"]);
     let remote = server.git("repo.git", &["rev-parse", "main"]).unwrap();
     assert_eq!(String::from_utf8_lossy(&local.stdout).trim(), remote);
-    assert!(
-        server.requests().iter().any(|r| r.method == "POST"
+    assert_logged(&server, |r| {
+        r.method == "POST"
             && r.path == "/repo.git/git-receive-pack"
             && r.outcome.is_accepted()
-            && r.status == 200),
-        "{:#?}",
-        server.requests()
-    );
+            && r.status == 200
+    });
     assert!(
         env.askpass_calls().is_empty(),
         "git fell back to askpass: {:?}",
@@ -98,25 +111,20 @@ fn clone_and_push_with_basic_credentials_from_a_helper() {
 fn a_wrong_password_is_refused() {
     let server = GitHttpServer::with_repo("repo.git", GitAuthPolicy::basic("u", "p")).unwrap();
     let env = git_env(Some(HELPER_WRONG));
-    let mut cmd = env.command("git");
-    cmd.arg("clone")
-        .arg(server.repo_url("repo.git"))
-        .arg(env.work_dir().join("clone"));
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
+    let out = fails(
+        env.command("git")
+            .arg("clone")
+            .arg(server.repo_url("repo.git"))
+            .arg(env.work_dir().join("clone")),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Authentication failed"), "{stderr}");
     let counts = server.auth_counts();
     assert_eq!(counts.accepted, 0, "{counts:?}");
     assert!(counts.refused >= 1, "{counts:?}");
-    assert!(
-        server
-            .requests()
-            .iter()
-            .any(|r| r.outcome == AuthOutcome::Refused(AuthScheme::Basic)),
-        "{:#?}",
-        server.requests()
-    );
+    assert_logged(&server, |r| {
+        r.outcome == AuthOutcome::Refused(AuthScheme::Basic)
+    });
     assert!(!env.work_dir().join("clone/README").exists());
 }
 
@@ -124,12 +132,12 @@ fn a_wrong_password_is_refused() {
 fn without_a_helper_git_falls_back_to_askpass_which_fails() {
     let server = GitHttpServer::with_repo("repo.git", GitAuthPolicy::basic("u", "p")).unwrap();
     let env = git_env(None);
-    let mut cmd = env.command("git");
-    cmd.arg("clone")
-        .arg(server.repo_url("repo.git"))
-        .arg(env.work_dir().join("clone"));
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
+    fails(
+        env.command("git")
+            .arg("clone")
+            .arg(server.repo_url("repo.git"))
+            .arg(env.work_dir().join("clone")),
+    );
     let calls = env.askpass_calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert!(
@@ -169,19 +177,14 @@ fn bearer_credentials_through_the_authtype_capability() {
     // The validator is consulted on every request: once the token is no longer valid,
     // git is refused.
     valid.store(false, Ordering::SeqCst);
-    let mut cmd = env.command("git");
-    cmd.args(["ls-remote", &server.repo_url("team/repo.git")]);
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
-    assert!(server.auth_counts().refused >= 1);
-    assert!(
-        server
-            .requests()
-            .iter()
-            .any(|r| r.outcome == AuthOutcome::Refused(AuthScheme::Bearer)),
-        "{:#?}",
-        server.requests()
+    fails(
+        env.command("git")
+            .args(["ls-remote", &server.repo_url("team/repo.git")]),
     );
+    assert!(server.auth_counts().refused >= 1);
+    assert_logged(&server, |r| {
+        r.outcome == AuthOutcome::Refused(AuthScheme::Bearer)
+    });
 }
 
 #[test]
@@ -247,18 +250,11 @@ fn challenges_name_the_realm_and_the_optional_bearer_scheme() {
 fn unknown_repositories_are_404_after_authentication() {
     let server = GitHttpServer::start(GitAuthPolicy::basic("u", "p")).unwrap();
     let env = git_env(Some(HELPER_OK));
-    let mut cmd = env.command("git");
-    cmd.args(["ls-remote", &server.repo_url("missing.git")]);
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success());
-    assert!(
-        server
-            .requests()
-            .iter()
-            .any(|r| r.outcome.is_accepted() && r.status == 404),
-        "{:#?}",
-        server.requests()
+    fails(
+        env.command("git")
+            .args(["ls-remote", &server.repo_url("missing.git")]),
     );
+    assert_logged(&server, |r| r.outcome.is_accepted() && r.status == 404);
 }
 
 #[test]
@@ -272,10 +268,10 @@ fn clone_over_https_trusting_the_test_ca() {
     let mut env = git_env(Some(HELPER_OK));
 
     // Without trusting the CA, TLS verification fails before any credential is asked for.
-    let mut cmd = env.command("git");
-    cmd.args(["ls-remote", &server.repo_url("repo.git")]);
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
+    fails(
+        env.command("git")
+            .args(["ls-remote", &server.repo_url("repo.git")]),
+    );
     assert!(server.requests().is_empty());
 
     env.trust_ca(server.ca_pem().unwrap()).unwrap();
@@ -289,10 +285,7 @@ fn clone_over_https_trusting_the_test_ca() {
 /// `Content-Length`; the server streams them into `git http-backend`.
 #[test]
 fn large_push_and_fetch_stream_through_the_backend() {
-    let server = GitHttpServer::with_repo("big.git", GitAuthPolicy::basic("u", "p")).unwrap();
-    let env = git_env(Some(HELPER_OK));
-    let clone = env.work_dir().join("clone");
-    git_clone(&env, &server.repo_url("big.git"), &clone);
+    let (server, env, clone) = basic_clone("big.git");
     // 4 MiB that do not compress (a xorshift stream).
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let data: Vec<u8> = (0..4 * 1024 * 1024 / 8)
