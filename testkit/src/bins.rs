@@ -271,6 +271,16 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<Output> {
     Ok(output)
 }
 
+/// Runs `cmd` to completion with stdin closed, for a command that must fail: an error (with
+/// the exit status, stdout and stderr) if it exits 0.
+pub fn run_failing(cmd: &mut Command) -> anyhow::Result<Output> {
+    let output = output(cmd)?;
+    if output.status.success() {
+        bail!("expected a failure: {}", describe_failure(cmd, &output));
+    }
+    Ok(output)
+}
+
 /// Runs `cmd` to completion with stdin closed and returns its output whatever the status.
 pub fn output(cmd: &mut Command) -> anyhow::Result<Output> {
     cmd.stdin(Stdio::null())

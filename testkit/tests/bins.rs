@@ -1,11 +1,15 @@
 //! The build helpers and the isolated environment, with the real cargo and git.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt as _;
 
 use keyhelm_testkit::bins::{
     ArtifactKind, IsolatedEnv, build_artifact, describe_failure, keyhelm_bin, output, run,
+    run_failing,
 };
+use support::write_files;
 
 #[test]
 fn keyhelm_bin_is_built_once_and_runs() {
@@ -28,40 +32,61 @@ fn keyhelm_bin_is_built_once_and_runs() {
     );
 }
 
+#[test]
+fn run_wants_a_success_and_run_failing_a_failure() {
+    let env = IsolatedEnv::new().unwrap();
+    assert!(run(&mut env.command("true")).is_ok());
+    assert_eq!(
+        run(&mut env.command("false")).unwrap_err().to_string(),
+        "`false ` exited with exit status: 1\n--- stdout ---\n\n--- stderr ---\n"
+    );
+    assert_eq!(
+        run_failing(&mut env.command("false"))
+            .unwrap()
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        run_failing(&mut env.command("true"))
+            .unwrap_err()
+            .to_string(),
+        "expected a failure: `true ` exited with exit status: 0\n--- stdout ---\n\n--- stderr ---\n"
+    );
+}
+
 /// A throw-away workspace with a cdylib and a binary package, built through the same code
 /// path as `plugin_cdylib` and `keyhelm_bin`.
 #[test]
 fn artifacts_of_a_generated_workspace() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::write(
-        root.join("Cargo.toml"),
-        "[workspace]\nresolver = \"2\"\nmembers = [\"plug\", \"tool\"]\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(root.join("plug/src")).unwrap();
-    std::fs::write(
-        root.join("plug/Cargo.toml"),
-        "[package]\nname = \"my-plug\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-         [lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("plug/src/lib.rs"),
-        "#[no_mangle] pub extern \"C\" fn answer() -> u32 { 42 }\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(root.join("tool/src")).unwrap();
-    std::fs::write(
-        root.join("tool/Cargo.toml"),
-        "[package]\nname = \"tool\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("tool/src/main.rs"),
-        "fn main() { println!(\"tool ran\"); }\n",
-    )
-    .unwrap();
+    write_files(
+        root,
+        &[
+            (
+                "Cargo.toml",
+                "[workspace]\nresolver = \"2\"\nmembers = [\"plug\", \"tool\"]\n",
+            ),
+            (
+                "plug/Cargo.toml",
+                "[package]\nname = \"my-plug\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                 [lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n",
+            ),
+            (
+                "plug/src/lib.rs",
+                "#[no_mangle] pub extern \"C\" fn answer() -> u32 { 42 }\n",
+            ),
+            (
+                "tool/Cargo.toml",
+                "[package]\nname = \"tool\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            (
+                "tool/src/main.rs",
+                "fn main() { println!(\"tool ran\"); }\n",
+            ),
+        ],
+    );
     let manifest = root.join("Cargo.toml");
 
     // Parallel callers in one process share one build.
@@ -220,17 +245,22 @@ fn askpass_records_prompts_and_fails() {
 fn crates_io_is_never_contacted() {
     let env = IsolatedEnv::new().unwrap();
     let dir = env.work_dir().join("wants-serde");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        "[package]\nname = \"wants-serde\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nserde = \"1\"\n",
+    write_files(
+        &dir,
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"wants-serde\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nserde = \"1\"\n",
+            ),
+            ("src/lib.rs", ""),
+        ],
+    );
+    let out = run_failing(
+        env.command(keyhelm_testkit::bins::cargo_program())
+            .arg("fetch")
+            .current_dir(&dir),
     )
     .unwrap();
-    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
-    let mut cmd = env.command(keyhelm_testkit::bins::cargo_program());
-    cmd.arg("fetch").current_dir(&dir);
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("no matching package named `serde` found"),

@@ -1,30 +1,60 @@
 //! CargoRegistry against the real cargo, with cargo's own credential providers (no keyhelm
 //! involved).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use keyhelm_testkit::bins::{IsolatedEnv, cargo_program, describe_failure, output, run};
+use keyhelm_testkit::bins::{IsolatedEnv, cargo_program, describe_failure, run, run_failing};
 use keyhelm_testkit::cargo_registry::{CargoAuthPolicy, CargoRegistry, TokenOutcome, index_path};
 
+use support::write_files;
+
 const TOKEN: &str = "s3cret-registry-token";
+
+/// `cargo publish` to the registry named `testreg`, as is.
+const PUBLISH: [&str; 5] = [
+    "publish",
+    "--registry",
+    "testreg",
+    "--no-verify",
+    "--allow-dirty",
+];
 
 /// A binary crate depending on `hello-dep` from the registry named `testreg`.
 fn consumer(env: &IsolatedEnv) -> PathBuf {
     let dir = env.work_dir().join("consumer");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        "[package]\nname = \"consumer\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [dependencies]\nhello-dep = { version = \"0.1\", registry = \"testreg\" }\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("src/main.rs"),
-        "fn main() { println!(\"{}\", hello_dep::greeting()); }\n",
-    )
-    .unwrap();
+    write_files(
+        &dir,
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"consumer\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+                 [dependencies]\nhello-dep = { version = \"0.1\", registry = \"testreg\" }\n",
+            ),
+            (
+                "src/main.rs",
+                "fn main() { println!(\"{}\", hello_dep::greeting()); }\n",
+            ),
+        ],
+    );
     dir
+}
+
+/// A registry that wants [`TOKEN`], with `hello-dep` 0.1.0 published.
+fn registry_with_hello_dep() -> CargoRegistry {
+    let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
+    registry.publish("hello-dep", "0.1.0").unwrap();
+    registry
+}
+
+/// An environment whose cargo knows `registry` as `testreg`, with these credential providers.
+fn env_for(registry: &CargoRegistry, providers: &[&str]) -> IsolatedEnv {
+    let env = IsolatedEnv::new().unwrap();
+    env.write_cargo_config(&registry.cargo_config("testreg", providers))
+        .unwrap();
+    env
 }
 
 fn cargo(env: &IsolatedEnv, dir: &Path) -> std::process::Command {
@@ -44,9 +74,7 @@ fn fetch_build_and_run_with_the_cargo_token_provider() {
         "{index}"
     );
 
-    let mut env = IsolatedEnv::new().unwrap();
-    env.write_cargo_config(&registry.cargo_config("testreg", &["cargo:token"]))
-        .unwrap();
+    let mut env = env_for(&registry, &["cargo:token"]);
     env.set_var("CARGO_REGISTRIES_TESTREG_TOKEN", TOKEN);
     let dir = consumer(&env);
 
@@ -91,13 +119,8 @@ fn fetch_build_and_run_with_the_cargo_token_provider() {
 
 #[test]
 fn fetch_with_token_from_stdout() {
-    let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
-    registry.publish("hello-dep", "0.1.0").unwrap();
-    let env = IsolatedEnv::new().unwrap();
-    env.write_cargo_config(
-        &registry.cargo_config("testreg", &["cargo:token-from-stdout", "echo", TOKEN]),
-    )
-    .unwrap();
+    let registry = registry_with_hello_dep();
+    let env = env_for(&registry, &["cargo:token-from-stdout", "echo", TOKEN]);
     let dir = consumer(&env);
     run(cargo(&env, &dir).arg("fetch")).unwrap();
     let counts = registry.counts();
@@ -107,18 +130,10 @@ fn fetch_with_token_from_stdout() {
 
 #[test]
 fn a_wrong_token_is_refused() {
-    let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
-    registry.publish("hello-dep", "0.1.0").unwrap();
-    let env = IsolatedEnv::new().unwrap();
-    env.write_cargo_config(
-        &registry.cargo_config("testreg", &["cargo:token-from-stdout", "echo", "wrong"]),
-    )
-    .unwrap();
+    let registry = registry_with_hello_dep();
+    let env = env_for(&registry, &["cargo:token-from-stdout", "echo", "wrong"]);
     let dir = consumer(&env);
-    let mut cmd = cargo(&env, &dir);
-    cmd.arg("fetch");
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
+    let out = run_failing(cargo(&env, &dir).arg("fetch")).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("token rejected for `testreg`"), "{stderr}");
     let counts = registry.counts();
@@ -139,20 +154,19 @@ fn a_validator_decides_per_request() {
     }))
     .unwrap();
     registry.publish("abc", "1.0.0").unwrap();
-    let env = IsolatedEnv::new().unwrap();
-    env.write_cargo_config(
-        &registry.cargo_config("testreg", &["cargo:token-from-stdout", "echo", "good-1"]),
-    )
-    .unwrap();
+    let env = env_for(&registry, &["cargo:token-from-stdout", "echo", "good-1"]);
     let dir = env.work_dir().join("c3");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        "[package]\nname = \"c3\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-         [dependencies]\nabc = { version = \"1\", registry = \"testreg\" }\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+    write_files(
+        &dir,
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"c3\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+                 [dependencies]\nabc = { version = \"1\", registry = \"testreg\" }\n",
+            ),
+            ("src/lib.rs", ""),
+        ],
+    );
     run(cargo(&env, &dir).arg("fetch")).unwrap();
     assert!(
         registry
@@ -165,9 +179,7 @@ fn a_validator_decides_per_request() {
 #[test]
 fn login_publish_and_logout_with_cargo_token() {
     let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
-    let env = IsolatedEnv::new().unwrap();
-    env.write_cargo_config(&registry.cargo_config("testreg", &["cargo:token"]))
-        .unwrap();
+    let env = env_for(&registry, &["cargo:token"]);
 
     // `cargo login` reads the token from stdin (never from argv).
     let mut login = cargo(&env, &env.work_dir());
@@ -199,22 +211,18 @@ fn login_publish_and_logout_with_cargo_token() {
 
     // Publish a crate through the web API.
     let dir = env.work_dir().join("pubme");
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(
-        dir.join("Cargo.toml"),
-        "[package]\nname = \"pubme\"\nversion = \"0.2.0\"\nedition = \"2021\"\n\
-         description = \"x\"\nlicense = \"MIT\"\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("src/lib.rs"), "").unwrap();
-    run(cargo(&env, &dir).args([
-        "publish",
-        "--registry",
-        "testreg",
-        "--no-verify",
-        "--allow-dirty",
-    ]))
-    .unwrap();
+    write_files(
+        &dir,
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"pubme\"\nversion = \"0.2.0\"\nedition = \"2021\"\n\
+                 description = \"x\"\nlicense = \"MIT\"\n",
+            ),
+            ("src/lib.rs", ""),
+        ],
+    );
+    run(cargo(&env, &dir).args(PUBLISH)).unwrap();
     let index = registry.index_file("pubme").unwrap();
     assert!(index.contains("\"vers\":\"0.2.0\""), "{index}");
     assert!(
@@ -227,16 +235,7 @@ fn login_publish_and_logout_with_cargo_token() {
     );
 
     // Publishing the same version again is refused with the registry's message.
-    let mut again = cargo(&env, &dir);
-    again.args([
-        "publish",
-        "--registry",
-        "testreg",
-        "--no-verify",
-        "--allow-dirty",
-    ]);
-    let out = output(&mut again).unwrap();
-    assert!(!out.status.success());
+    let out = run_failing(cargo(&env, &dir).args(PUBLISH)).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already"), "{stderr}");
 
@@ -258,11 +257,7 @@ fn fetch_over_https_trusting_the_test_ca() {
             .starts_with("sparse+https://127.0.0.1:")
     );
     registry.publish("hello-dep", "0.1.0").unwrap();
-    let mut env = IsolatedEnv::new().unwrap();
-    env.write_cargo_config(
-        &registry.cargo_config("testreg", &["cargo:token-from-stdout", "echo", TOKEN]),
-    )
-    .unwrap();
+    let mut env = env_for(&registry, &["cargo:token-from-stdout", "echo", TOKEN]);
     env.trust_ca(registry.ca_pem().unwrap()).unwrap();
     let dir = consumer(&env);
     run(cargo(&env, &dir).arg("fetch")).unwrap();
@@ -273,8 +268,7 @@ fn fetch_over_https_trusting_the_test_ca() {
 /// 401's headers and `"operation": "read"` for a fetch.
 #[test]
 fn a_script_provider_sees_the_read_operation() {
-    let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
-    registry.publish("hello-dep", "0.1.0").unwrap();
+    let registry = registry_with_hello_dep();
     let env = IsolatedEnv::new().unwrap();
     let log = env.root().join("provider.log");
     let provider = env
@@ -326,8 +320,7 @@ fn a_script_provider_sees_the_read_operation() {
 
 #[test]
 fn an_auth_required_registry_needs_a_credential_provider() {
-    let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
-    registry.publish("hello-dep", "0.1.0").unwrap();
+    let registry = registry_with_hello_dep();
     let mut env = IsolatedEnv::new().unwrap();
     env.write_cargo_config(&format!(
         "[registries.testreg]\nindex = \"{}\"\n",
@@ -336,10 +329,7 @@ fn an_auth_required_registry_needs_a_credential_provider() {
     .unwrap();
     env.set_var("CARGO_REGISTRIES_TESTREG_TOKEN", TOKEN);
     let dir = consumer(&env);
-    let mut cmd = cargo(&env, &dir);
-    cmd.arg("fetch");
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
+    let out = run_failing(cargo(&env, &dir).arg("fetch")).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("authenticated registries require a credential-provider to be configured"),

@@ -2,11 +2,12 @@
 //! keyhelm involved).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use keyhelm_testkit::bins::{IsolatedEnv, describe_failure, output, run};
+use keyhelm_testkit::bins::{IsolatedEnv, output, run, run_failing};
 use keyhelm_testkit::git_http::{
     Auth, AuthOutcome, AuthScheme, GitAuthPolicy, GitHttpServer, GitRequest,
 };
@@ -40,13 +41,6 @@ fn basic_clone(repo: &str) -> (GitHttpServer, IsolatedEnv, PathBuf) {
     let clone = env.work_dir().join("clone");
     git_clone(&env, &server.repo_url(repo), &clone);
     (server, env, clone)
-}
-
-/// Runs `cmd`, which must fail.
-fn fails(cmd: &mut Command) -> Output {
-    let out = output(cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(cmd, &out));
-    out
 }
 
 /// Asserts that the server logged a request that `matches`.
@@ -111,12 +105,13 @@ fn clone_and_push_with_basic_credentials_from_a_helper() {
 fn a_wrong_password_is_refused() {
     let server = GitHttpServer::with_repo("repo.git", GitAuthPolicy::basic("u", "p")).unwrap();
     let env = git_env(Some(HELPER_WRONG));
-    let out = fails(
+    let out = run_failing(
         env.command("git")
             .arg("clone")
             .arg(server.repo_url("repo.git"))
             .arg(env.work_dir().join("clone")),
-    );
+    )
+    .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Authentication failed"), "{stderr}");
     let counts = server.auth_counts();
@@ -132,12 +127,13 @@ fn a_wrong_password_is_refused() {
 fn without_a_helper_git_falls_back_to_askpass_which_fails() {
     let server = GitHttpServer::with_repo("repo.git", GitAuthPolicy::basic("u", "p")).unwrap();
     let env = git_env(None);
-    fails(
+    run_failing(
         env.command("git")
             .arg("clone")
             .arg(server.repo_url("repo.git"))
             .arg(env.work_dir().join("clone")),
-    );
+    )
+    .unwrap();
     let calls = env.askpass_calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert!(
@@ -177,10 +173,11 @@ fn bearer_credentials_through_the_authtype_capability() {
     // The validator is consulted on every request: once the token is no longer valid,
     // git is refused.
     valid.store(false, Ordering::SeqCst);
-    fails(
+    run_failing(
         env.command("git")
             .args(["ls-remote", &server.repo_url("team/repo.git")]),
-    );
+    )
+    .unwrap();
     assert!(server.auth_counts().refused >= 1);
     assert_logged(&server, |r| {
         r.outcome == AuthOutcome::Refused(AuthScheme::Bearer)
@@ -250,10 +247,11 @@ fn challenges_name_the_realm_and_the_optional_bearer_scheme() {
 fn unknown_repositories_are_404_after_authentication() {
     let server = GitHttpServer::start(GitAuthPolicy::basic("u", "p")).unwrap();
     let env = git_env(Some(HELPER_OK));
-    fails(
+    run_failing(
         env.command("git")
             .args(["ls-remote", &server.repo_url("missing.git")]),
-    );
+    )
+    .unwrap();
     assert_logged(&server, |r| r.outcome.is_accepted() && r.status == 404);
 }
 
@@ -268,10 +266,11 @@ fn clone_over_https_trusting_the_test_ca() {
     let mut env = git_env(Some(HELPER_OK));
 
     // Without trusting the CA, TLS verification fails before any credential is asked for.
-    fails(
+    run_failing(
         env.command("git")
             .args(["ls-remote", &server.repo_url("repo.git")]),
-    );
+    )
+    .unwrap();
     assert!(server.requests().is_empty());
 
     env.trust_ca(server.ca_pem().unwrap()).unwrap();

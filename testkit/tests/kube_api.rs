@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use keyhelm_testkit::bins::{IsolatedEnv, describe_failure, output, run};
+use keyhelm_testkit::bins::{IsolatedEnv, run, run_failing};
 use keyhelm_testkit::kube_api::{ExecConfig, KubeApi, KubeAuthPolicy, KubeOutcome, KubeUser};
 
 const TOKEN: &str = "kube-t0ken";
@@ -103,9 +103,7 @@ fn a_wrong_token_is_refused() {
     let (script, _log) = exec_plugin(&env, "wrong");
     api.write_kubeconfig(&env.kubeconfig(), &KubeUser::Exec(ExecConfig::new(&script)))
         .unwrap();
-    let mut cmd = kubectl(&env, &["get", "pods"]);
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
+    let out = run_failing(&mut kubectl(&env, &["get", "pods"])).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("You must be logged in to the server"),
@@ -158,9 +156,7 @@ fn get_raw_and_plain_lists() {
     .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "pod/b\n");
 
-    let mut cmd = kubectl(&env, &["get", "pod", "missing"]);
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success());
+    let out = run_failing(&mut kubectl(&env, &["get", "pod", "missing"])).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("pods \"missing\" not found"), "{stderr}");
 
@@ -206,9 +202,7 @@ fn kubectl_sends_no_credentials_to_a_plain_http_server() {
     let (script, log) = exec_plugin(&env, TOKEN);
     api.write_kubeconfig(&env.kubeconfig(), &KubeUser::Exec(ExecConfig::new(&script)))
         .unwrap();
-    let mut cmd = kubectl(&env, &["get", "pods"]);
-    let out = output(&mut cmd).unwrap();
-    assert!(!out.status.success(), "{}", describe_failure(&cmd, &out));
+    run_failing(&mut kubectl(&env, &["get", "pods"])).unwrap();
     assert!(!log.exists(), "the exec plugin ran");
     let counts = api.counts();
     assert_eq!(counts.authenticated, 0, "{counts:?}");

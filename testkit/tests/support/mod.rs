@@ -1,7 +1,8 @@
-//! The HTTP client the provider fakes' tests share: one reqwest client per test binary and a
-//! fully read [`Reply`].
+//! What testkit's own tests share: for the provider fakes, one reqwest client per test binary
+//! and a fully read [`Reply`]; for the tool fakes, [`write_files`].
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::sync::OnceLock;
 
 use reqwest::blocking::{Client, RequestBuilder};
@@ -47,6 +48,15 @@ pub fn send(request: RequestBuilder) -> Reply {
         status,
         headers,
         body,
+    }
+}
+
+/// Writes each `(path, contents)` below `root`, creating the folders on the way.
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, contents) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("a file below root")).unwrap();
+        std::fs::write(&path, contents).unwrap();
     }
 }
 
