@@ -495,6 +495,19 @@ fn route(shared: &Shared, method: &Method, path: &str, accept: &str) -> Response
         &[("as", "Table"), ("g", "meta.k8s.io"), ("v", "v1")],
     );
     let ok = |body: Value| json_with_type(StatusCode::OK, "application/json", &body);
+    // An aggregated discovery answer (`/api`, `/apis`) with these items.
+    let discovery_v2 = |items: Value| {
+        json_with_type(
+            StatusCode::OK,
+            DISCOVERY_V2,
+            &json!({
+                "kind": "APIGroupDiscoveryList",
+                "apiVersion": "apidiscovery.k8s.io/v2",
+                "metadata": {},
+                "items": items,
+            }),
+        )
+    };
     match path.trim_end_matches('/') {
         "/version" => ok(json!({
             "major": "1",
@@ -507,23 +520,14 @@ fn route(shared: &Shared, method: &Method, path: &str, accept: &str) -> Response
             "compiler": "gc",
             "platform": "linux/amd64",
         })),
-        "/api" if aggregated => json_with_type(
-            StatusCode::OK,
-            DISCOVERY_V2,
-            &json!({
-                "kind": "APIGroupDiscoveryList",
-                "apiVersion": "apidiscovery.k8s.io/v2",
-                "metadata": {},
-                "items": [{
-                    "metadata": { "creationTimestamp": null },
-                    "versions": [{
-                        "version": "v1",
-                        "resources": [pods_discovery_v2()],
-                        "freshness": "Current",
-                    }],
-                }],
-            }),
-        ),
+        "/api" if aggregated => discovery_v2(json!([{
+            "metadata": { "creationTimestamp": null },
+            "versions": [{
+                "version": "v1",
+                "resources": [pods_discovery_v2()],
+                "freshness": "Current",
+            }],
+        }])),
         "/api" => ok(json!({
             "kind": "APIVersions",
             "versions": ["v1"],
@@ -532,16 +536,7 @@ fn route(shared: &Shared, method: &Method, path: &str, accept: &str) -> Response
                 "serverAddress": shared.base_url.trim_start_matches("http://"),
             }],
         })),
-        "/apis" if aggregated => json_with_type(
-            StatusCode::OK,
-            DISCOVERY_V2,
-            &json!({
-                "kind": "APIGroupDiscoveryList",
-                "apiVersion": "apidiscovery.k8s.io/v2",
-                "metadata": {},
-                "items": [],
-            }),
-        ),
+        "/apis" if aggregated => discovery_v2(json!([])),
         "/apis" => ok(json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": [] })),
         "/api/v1" => ok(json!({
             "kind": "APIResourceList",
