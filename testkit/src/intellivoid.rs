@@ -818,6 +818,24 @@ impl IntellivoidState {
         }
     }
 
+    /// The checks the app-authenticated calls share, in their order: the id and secret are
+    /// present (22), then `param` (`missing` when absent), then the app is known (2) and the
+    /// secret is its own (23). Returns the app id and `param`.
+    fn authenticate<'p>(
+        &self,
+        req: &Incoming,
+        params: &'p Params<'_>,
+        param: &str,
+        missing: (StatusCode, i32),
+    ) -> Result<(String, &'p str), CoaError> {
+        let (app_id, secret) = Self::app_auth(req, params, true)?;
+        let Some(value) = params.get(param) else {
+            return Err(coa_error(missing));
+        };
+        Self::check_secret(self.find_app(&app_id)?, secret.as_deref())?;
+        Ok((app_id, value))
+    }
+
     fn check_app_status(app: &AppRec) -> Result<(), CoaError> {
         match app.status {
             AppStatus::Active => Ok(()),
@@ -909,16 +927,12 @@ impl IntellivoidState {
         params: &Params<'_>,
         now: u64,
     ) -> Result<Value, CoaError> {
-        // 1. id or secret missing: 22
-        let (app_id, secret) = Self::app_auth(req, params, true)?;
-        // 2. request_token missing: 39
-        let Some(token) = params.get("request_token") else {
-            return Err(coa_error((StatusCode::BAD_REQUEST, 39)));
-        };
-        // 3. unknown app: 2; 4. wrong secret: 23; 5. suspended/disabled: 3/4
-        let app = self.find_app(&app_id)?;
-        Self::check_secret(app, secret.as_deref())?;
-        Self::check_app_status(app)?;
+        // 1. id or secret missing: 22; 2. request_token missing: 39; 3. unknown app: 2;
+        // 4. wrong secret: 23
+        let (app_id, token) =
+            self.authenticate(req, params, "request_token", (StatusCode::BAD_REQUEST, 39))?;
+        // 5. suspended/disabled: 3/4
+        Self::check_app_status(self.find_app(&app_id)?)?;
         // 6. unknown request token, or another app's: 40
         let Some(request) = self.requests.get_mut(token).filter(|r| r.app_id == app_id) else {
             return Err(coa_error((StatusCode::BAD_REQUEST, 40)));
@@ -957,13 +971,9 @@ impl IntellivoidState {
     // -- coa/auth/get_access_token -----------------------------------------------
 
     fn get_access_token(&self, req: &Incoming, params: &Params<'_>) -> Result<Value, CoaError> {
-        let (app_id, secret) = Self::app_auth(req, params, true)?;
-        let Some(token) = params.get("access_token") else {
-            return Err(coa_error((StatusCode::BAD_REQUEST, 24)));
-        };
-        let app = self.find_app(&app_id)?;
-        Self::check_secret(app, secret.as_deref())?;
-        Self::check_app_status(app)?;
+        let (app_id, token) =
+            self.authenticate(req, params, "access_token", (StatusCode::BAD_REQUEST, 24))?;
+        Self::check_app_status(self.find_app(&app_id)?)?;
         let Some(access) = self.access.get(token).filter(|a| a.app_id == app_id) else {
             return Err(coa_error((StatusCode::UNAUTHORIZED, 25)));
         };
@@ -983,13 +993,9 @@ impl IntellivoidState {
         now: u64,
         root: &str,
     ) -> Result<Value, CoaError> {
-        let (app_id, secret) = Self::app_auth(req, params, true)?;
-        let Some(token) = params.get("access_token") else {
-            return Err(coa_error((StatusCode::UNAUTHORIZED, 24)));
-        };
         // Stricter than the real server, which never compares the secret here.
-        let app = self.find_app(&app_id)?;
-        Self::check_secret(app, secret.as_deref())?;
+        let (app_id, token) =
+            self.authenticate(req, params, "access_token", (StatusCode::UNAUTHORIZED, 24))?;
         let slide = self.config.access_slide.as_secs();
         let Some(access) = self.access.get_mut(token).filter(|a| a.app_id == app_id) else {
             return Err(coa_error((StatusCode::UNAUTHORIZED, 25)));
