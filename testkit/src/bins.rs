@@ -519,15 +519,7 @@ impl IsolatedEnv {
 
     /// Appends TOML to `$CARGO_HOME/config.toml`.
     pub fn write_cargo_config(&self, toml: &str) -> anyhow::Result<()> {
-        let path = self.cargo_home().join("config.toml");
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        writeln!(file, "{toml}").with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        append_line(&self.cargo_home().join("config.toml"), toml)
     }
 
     /// Trusts a test CA (e.g. `server.ca_pem().unwrap()`): appends it to
@@ -536,14 +528,7 @@ impl IsolatedEnv {
     /// CAs trusted this way are trusted afterwards. Returns the bundle's path.
     pub fn trust_ca(&mut self, pem: &str) -> anyhow::Result<PathBuf> {
         let bundle = self.root().join("trusted-cas.pem");
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&bundle)
-            .with_context(|| format!("opening {}", bundle.display()))?;
-        writeln!(file, "{}", pem.trim_end())
-            .with_context(|| format!("writing {}", bundle.display()))?;
+        append_line(&bundle, pem.trim_end())?;
         self.set_var("GIT_SSL_CAINFO", &bundle)
             .set_var("CARGO_HTTP_CAINFO", &bundle)
             .set_var("SSL_CERT_FILE", &bundle);
@@ -584,6 +569,17 @@ pub(crate) fn write_file(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(data)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Appends `line` and a newline to `path`, creating it with mode 0600.
+fn append_line(path: &Path, line: &str) -> anyhow::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(file, "{line}").with_context(|| format!("writing {}", path.display()))
 }
 
 /// Single-quotes a path for `sh`.
