@@ -97,9 +97,9 @@ fn login_returns_a_bearer_token_for_the_email_and_caches_it() {
     assert!(fake.is_valid_token(&second));
 }
 
-#[test]
-fn an_expired_token_is_renewed_by_logging_in_again() {
-    let fake = fake_with(
+/// The standard fake on the wall clock, with tokens that live 2 s.
+fn short_lived_fake() -> FakeIntralinks {
+    fake_with(
         FakeIntralinks::try_start(
             IntralinksConfig {
                 access_ttl: Duration::from_secs(2),
@@ -108,9 +108,13 @@ fn an_expired_token_is_renewed_by_logging_in_again() {
             FakeClock::following_wall_clock(),
         )
         .unwrap(),
-    );
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &[]);
+    )
+}
+
+#[test]
+fn an_expired_token_is_renewed_by_logging_in_again() {
+    let fake = short_lived_fake();
+    let sandbox = Sandbox::with_work(&fake.base_url(), &[]);
     let first = sandbox.token("work");
     wait_until("the first token to expire", || !fake.is_valid_token(&first));
 
@@ -132,19 +136,9 @@ fn an_expired_token_is_renewed_by_logging_in_again() {
 /// instead of failing with 018.
 #[test]
 fn renewal_ends_keyhelms_own_previous_session_when_concurrency_is_disallowed() {
-    let fake = fake_with(
-        FakeIntralinks::try_start(
-            IntralinksConfig {
-                access_ttl: Duration::from_secs(2),
-                ..IntralinksConfig::default()
-            },
-            FakeClock::following_wall_clock(),
-        )
-        .unwrap(),
-    );
+    let fake = short_lived_fake();
     fake.set_disallow_concurrent(EMAIL, true);
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &[]);
+    let sandbox = Sandbox::with_work(&fake.base_url(), &[]);
     let first = sandbox.token("work");
     wait_until("the first token to expire", || !fake.is_valid_token(&first));
     assert_eq!(
@@ -174,8 +168,7 @@ fn renewal_ends_keyhelms_own_previous_session_when_concurrency_is_disallowed() {
 #[test]
 fn a_token_revoked_at_the_service_is_replaced_by_keyhelm_login() {
     let fake = fake();
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &[]);
+    let sandbox = Sandbox::with_work(&fake.base_url(), &[]);
     let first = sandbox.token("work");
     assert!(fake.revoke_token(&first));
     sandbox.keyhelm_ok(&["login", "work"], "");
@@ -187,8 +180,7 @@ fn a_token_revoked_at_the_service_is_replaced_by_keyhelm_login() {
 #[test]
 fn logout_revokes_the_token_at_intralinks() {
     let fake = fake();
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &[]);
+    let sandbox = Sandbox::with_work(&fake.base_url(), &[]);
     let token = sandbox.token("work");
 
     let out = sandbox.keyhelm_ok(&["logout", "work"], "");
@@ -248,8 +240,7 @@ fn logout_of_a_token_intralinks_no_longer_knows_says_so() {
         &[("Content-Type", "application/json")],
         r#"{"status":"Unauthorized","error":{"code":401,"description":"invalid access token: Bearer canned-t0ken","subcode":"the passed access token is either not valid or is formatted incorrectly in the request"}}"#,
     ));
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &server.url, &[]);
+    let sandbox = Sandbox::with_work(&server.url, &[]);
     assert_eq!(sandbox.token("work"), "canned-t0ken");
     let out = sandbox.keyhelm_ok(&["logout", "work"], "");
     assert_eq!(
@@ -261,6 +252,12 @@ fn logout_of_a_token_intralinks_no_longer_knows_says_so() {
     assert!(sandbox.show("work").contains("token     no token yet\n"));
 }
 
+const BAD_CLIENT_SECRET: &str = "keyhelm: error: account 'work': Intralinks refused the \
+    client_secret of account `work` (HTTP 401, invalid_client)\n\
+    keyhelm: hint: client_secret is the consumer secret of the app whose consumer key is \
+    client_id (My Apps at developers.intralinks.com); to change it, remove the account \
+    (`keyhelm account remove work`) and add it again\n";
+
 #[test]
 fn a_failed_revocation_is_reported_and_the_token_kept() {
     let server = token_then_revoke(reply(
@@ -268,19 +265,11 @@ fn a_failed_revocation_is_reported_and_the_token_kept() {
         &[("Content-Type", "application/json")],
         r#"{"ErrorCode":"invalid_client","Error":"ClientId is Invalid"}"#,
     ));
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &server.url, &[]);
+    let sandbox = Sandbox::with_work(&server.url, &[]);
     let token = sandbox.token("work");
     let out = sandbox.keyhelm(&["logout", "work"], "");
     assert_eq!(out.status.code(), Some(7));
-    assert_eq!(
-        text(&out.stderr),
-        "keyhelm: error: account 'work': Intralinks refused the client_secret of account `work` \
-         (HTTP 401, invalid_client)\n\
-         keyhelm: hint: client_secret is the consumer secret of the app whose consumer key is \
-         client_id (My Apps at developers.intralinks.com); to change it, remove the account \
-         (`keyhelm account remove work`) and add it again\n"
-    );
+    assert_eq!(text(&out.stderr), BAD_CLIENT_SECRET);
     assert_no_secrets(&text(&out.stderr), &[&token]);
     assert!(
         sandbox
@@ -292,8 +281,7 @@ fn a_failed_revocation_is_reported_and_the_token_kept() {
 #[test]
 fn an_unknown_client_id_is_a_settings_error() {
     let fake = fake();
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &["client_id=nope"]);
+    let sandbox = Sandbox::with_work(&fake.base_url(), &["client_id=nope"]);
     let stderr = token_error(&sandbox, 2);
     assert_eq!(
         stderr,
@@ -308,26 +296,20 @@ fn an_unknown_client_id_is_a_settings_error() {
     );
 }
 
-#[test]
-fn a_wrong_client_secret_is_refused() {
+/// The stderr of [`token_error`] (exit 7) for the account `work` added with `secrets`.
+fn token_error_with_secrets(secrets: &str) -> String {
     let fake = fake();
     let sandbox = Sandbox::new();
-    let out = sandbox.add_account(
-        "work",
-        &fake.base_url(),
-        &[],
-        &format!("client_secret=wrong-one\npassword={PASSWORD}\n"),
-    );
+    let out = sandbox.add_account("work", &fake.base_url(), &[], secrets);
     assert!(out.status.success());
-    let stderr = token_error(&sandbox, 7);
-    assert_eq!(
-        stderr,
-        "keyhelm: error: account 'work': Intralinks refused the client_secret of account `work` \
-         (HTTP 401, invalid_client)\n\
-         keyhelm: hint: client_secret is the consumer secret of the app whose consumer key is \
-         client_id (My Apps at developers.intralinks.com); to change it, remove the account \
-         (`keyhelm account remove work`) and add it again\n"
-    );
+    token_error(&sandbox, 7)
+}
+
+#[test]
+fn a_wrong_client_secret_is_refused() {
+    let stderr =
+        token_error_with_secrets(&format!("client_secret=wrong-one\npassword={PASSWORD}\n"));
+    assert_eq!(stderr, BAD_CLIENT_SECRET);
 }
 
 #[test]
@@ -335,8 +317,7 @@ fn an_app_without_the_client_credentials_grant_is_told_whom_to_ask() {
     let fake = fake();
     // Intralinks enables only authorization_code for new apps.
     fake.add_app(IntralinksApp::new(CLIENT_ID, CLIENT_SECRET));
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &[]);
+    let sandbox = Sandbox::with_work(&fake.base_url(), &[]);
     let stderr = token_error(&sandbox, 7);
     assert_eq!(
         stderr,
@@ -356,24 +337,16 @@ const BAD_LOGIN: &str = "keyhelm: error: account 'work': Intralinks refused the 
 
 #[test]
 fn a_wrong_password_is_017() {
-    let fake = fake();
-    let sandbox = Sandbox::new();
-    let out = sandbox.add_account(
-        "work",
-        &fake.base_url(),
-        &[],
-        &format!("client_secret={CLIENT_SECRET}\npassword=not-it\n"),
-    );
-    assert!(out.status.success());
-    assert_eq!(token_error(&sandbox, 7), BAD_LOGIN);
+    let stderr =
+        token_error_with_secrets(&format!("client_secret={CLIENT_SECRET}\npassword=not-it\n"));
+    assert_eq!(stderr, BAD_LOGIN);
 }
 
 #[test]
 fn a_locked_account_is_017_too() {
     let fake = fake();
     fake.set_locked(EMAIL, true);
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &[]);
+    let sandbox = Sandbox::with_work(&fake.base_url(), &[]);
     assert_eq!(token_error(&sandbox, 7), BAD_LOGIN);
     fake.set_locked(EMAIL, false);
     assert!(fake.is_valid_token(&sandbox.token("work")));
@@ -387,17 +360,24 @@ const LOGGED_IN_ELSEWHERE: &str = "keyhelm: error: account 'work': Intralinks re
     keyhelm then ends your other sessions whenever it logs in, which also logs you out of \
     Intralinks in your web browser\n";
 
+/// A user who may not log in twice, logged in "elsewhere" (another account with the same
+/// login: it could be a browser), and the account `work`: the fake, the sandbox and the
+/// token elsewhere.
+fn logged_in_elsewhere() -> (FakeIntralinks, Sandbox, String) {
+    let fake = fake();
+    fake.set_disallow_concurrent(EMAIL, true);
+    let sandbox = Sandbox::new();
+    sandbox.add("elsewhere", &fake.base_url(), &[]);
+    let theirs = sandbox.token("elsewhere");
+    sandbox.add("work", &fake.base_url(), &[]);
+    (fake, sandbox, theirs)
+}
+
 /// Logged in elsewhere: 018 without `end_other_sessions`, then success with it, and the
 /// session elsewhere is over.
 #[test]
 fn logged_in_elsewhere_is_018_until_end_other_sessions_is_set() {
-    let fake = fake();
-    fake.set_disallow_concurrent(EMAIL, true);
-    let sandbox = Sandbox::new();
-    // "Elsewhere": another account with the same login (it could be a browser).
-    sandbox.add("elsewhere", &fake.base_url(), &[]);
-    let theirs = sandbox.token("elsewhere");
-    sandbox.add("work", &fake.base_url(), &[]);
+    let (fake, sandbox, theirs) = logged_in_elsewhere();
 
     assert_eq!(token_error(&sandbox, 7), LOGGED_IN_ELSEWHERE);
     assert!(fake.is_valid_token(&theirs), "nobody else's session ended");
@@ -419,12 +399,7 @@ fn logged_in_elsewhere_is_018_until_end_other_sessions_is_set() {
 /// On a terminal, keyhelm asks once whether to end the other sessions.
 #[test]
 fn on_a_terminal_018_asks_whether_to_end_the_other_sessions() {
-    let fake = fake();
-    fake.set_disallow_concurrent(EMAIL, true);
-    let sandbox = Sandbox::new();
-    sandbox.add("elsewhere", &fake.base_url(), &[]);
-    let theirs = sandbox.token("elsewhere");
-    sandbox.add("work", &fake.base_url(), &[]);
+    let (fake, sandbox, theirs) = logged_in_elsewhere();
     let question = "End your other Intralinks sessions now? This also logs you out of \
                     Intralinks in your web browser. [y/N]";
 
@@ -457,8 +432,7 @@ fn on_a_terminal_018_asks_whether_to_end_the_other_sessions() {
 fn flags_are_optional_and_unknown_ones_are_ignored() {
     let fake = fake();
     fake.set_flags(EMAIL, &["NEW", "SOMETHING_NEWER"]);
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &[]);
+    let sandbox = Sandbox::with_work(&fake.base_url(), &[]);
     let mut env_log = sandbox.keyhelm_command(&["token", "work"]);
     env_log.env("KEYHELM_LOG", "debug");
     let out = run_with_stdin(&mut env_log, "");
@@ -481,9 +455,8 @@ fn flags_are_optional_and_unknown_ones_are_ignored() {
 #[test]
 fn an_html_404_is_reported_as_not_json() {
     let fake = fake();
-    let sandbox = Sandbox::new();
     let url = format!("{}/not-the-api", fake.base_url());
-    sandbox.add("work", &url, &[]);
+    let sandbox = Sandbox::with_work(&url, &[]);
     let stderr = token_error(&sandbox, 2);
     assert_eq!(
         stderr,
@@ -526,8 +499,7 @@ fn rate_limits_outages_and_garbage_get_their_own_messages() {
         ),
     ];
     for (server, want) in cases {
-        let sandbox = Sandbox::new();
-        sandbox.add("work", &server.url, &[]);
+        let sandbox = Sandbox::with_work(&server.url, &[]);
         let out = sandbox.keyhelm(&["token", "work"], "");
         assert_eq!(out.status.code(), Some(7));
         assert_eq!(text(&out.stderr), want.replace("@URL@", &server.url));
@@ -542,8 +514,7 @@ fn rate_limits_outages_and_garbage_get_their_own_messages() {
 #[test]
 fn bad_settings_are_refused_before_any_request() {
     let fake = fake();
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &["end_other_sessions=sometimes"]);
+    let sandbox = Sandbox::with_work(&fake.base_url(), &["end_other_sessions=sometimes"]);
     let stderr = token_error(&sandbox, 2);
     assert_eq!(
         stderr,
@@ -662,8 +633,7 @@ fn concurrent_lookups_cause_one_login_not_several() {
         access_ttl: Duration::from_secs(8),
         ..IntralinksConfig::default()
     }));
-    let sandbox = Sandbox::new();
-    sandbox.add("work", &fake.base_url(), &[]);
+    let sandbox = Sandbox::with_work(&fake.base_url(), &[]);
 
     // No token yet: eight tools ask at once, one logs in, the others wait and reuse it.
     let tokens = tokens_at_once(&sandbox, 8);

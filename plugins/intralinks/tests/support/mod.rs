@@ -41,6 +41,13 @@ impl Sandbox {
         Sandbox(keyhelm::Sandbox::with_plugin("intralinks", "keyhelm-intralinks").unwrap())
     }
 
+    /// A sandbox with the account `work` at `url` ([`Sandbox::add`]).
+    pub fn with_work(url: &str, sets: &[&str]) -> Sandbox {
+        let sandbox = Sandbox::new();
+        sandbox.add("work", url, sets);
+        sandbox
+    }
+
     /// `keyhelm account add NAME --provider intralinks --url URL` with the standard settings
     /// (overridden by `sets`) and the secrets on stdin.
     pub fn add_account(&self, name: &str, url: &str, sets: &[&str], secrets: &str) -> Output {
