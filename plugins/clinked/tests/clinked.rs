@@ -102,6 +102,12 @@ impl Setup {
         self.on_terminal(&["login", ACCOUNT], answers)
     }
 
+    /// `keyhelm token work`, which must fail with `code` and print `stderr` (see
+    /// [`assert_fails`]).
+    fn token_fails(&self, code: i32, stderr: &str) {
+        assert_fails(&self.keyhelm(&["token", ACCOUNT], b""), code, stderr);
+    }
+
     /// `keyhelm token work`, which must succeed quietly.
     fn token(&self) -> String {
         let out = self.keyhelm(&["token", ACCOUNT], b"");
@@ -110,20 +116,21 @@ impl Setup {
         token_line(&out)
     }
 
-    fn password_grants(&self) -> Vec<LoggedRequest> {
+    /// The token requests with this `grant_type`.
+    fn grants(&self, grant_type: &str) -> Vec<LoggedRequest> {
         self.fake
             .requests_to(ROUTE_TOKEN)
             .into_iter()
-            .filter(|r| grant(r) == "password")
+            .filter(|r| grant(r) == grant_type)
             .collect()
     }
 
+    fn password_grants(&self) -> Vec<LoggedRequest> {
+        self.grants("password")
+    }
+
     fn app_grants(&self) -> Vec<LoggedRequest> {
-        self.fake
-            .requests_to(ROUTE_TOKEN)
-            .into_iter()
-            .filter(|r| grant(r) == "client_credentials")
-            .collect()
+        self.grants("client_credentials")
     }
 
     fn vault(&self) -> keyhelm_vault::Vault {
@@ -356,9 +363,7 @@ fn expired_tokens_are_renewed_with_the_application_alone() {
 fn a_wrong_password_is_refused_clearly_and_registers_nothing() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD));
     s.add_account(Some("not the password"), &[]);
-    let out = s.keyhelm(&["token", ACCOUNT], b"");
-    assert_fails(
-        &out,
+    s.token_fails(
         7,
         "keyhelm: error: account 'work': Clinked refused to log in jack@example.com: Bad credentials\n\
          keyhelm: hint: check the username and password; to change the stored password, run \
@@ -372,9 +377,7 @@ fn a_wrong_password_is_refused_clearly_and_registers_nothing() {
 fn a_locked_account_is_explained() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).locked(true));
     s.add_account(Some(PASSWORD), &[]);
-    let out = s.keyhelm(&["token", ACCOUNT], b"");
-    assert_fails(
-        &out,
+    s.token_fails(
         7,
         "keyhelm: error: account 'work': Clinked refused to log in jack@example.com: User account is locked\n\
          keyhelm: hint: ask your Clinked administrator to check the account\n",
@@ -388,9 +391,7 @@ fn without_a_stored_password_keyhelm_login_asks_for_it() {
     assert_eq!(s.show()["secrets"], serde_json::json!([]));
 
     // Without a terminal: a clear error.
-    let out = s.keyhelm(&["token", ACCOUNT], b"");
-    assert_fails(
-        &out,
+    s.token_fails(
         8,
         "keyhelm: error: account 'work': logging in to Clinked as jack@example.com needs the \
          password, and keyhelm cannot ask for it here (no terminal, or prompts are not allowed)\n\
@@ -534,9 +535,7 @@ fn an_sms_that_cannot_be_sent_is_explained() {
         ClinkedUser::new(USER, PASSWORD).sms("654321"),
     );
     s.add_account(Some(PASSWORD), &[]);
-    let out = s.keyhelm(&["token", ACCOUNT], b"");
-    assert_fails(
-        &out,
+    s.token_fails(
         7,
         "keyhelm: error: account 'work': Clinked could not send a two-factor code to \
          jack@example.com by SMS\n\
@@ -587,9 +586,7 @@ fn a_second_wrong_code_fails_the_login() {
 fn without_a_terminal_a_code_cannot_be_asked_for_and_the_error_says_what_to_do() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD).authenticator("123456"));
     s.add_account(Some(PASSWORD), &[]);
-    let out = s.keyhelm(&["token", ACCOUNT], b"");
-    assert_fails(
-        &out,
+    s.token_fails(
         8,
         "keyhelm: error: account 'work': logging in to Clinked as jack@example.com needs a \
          two-factor code, and keyhelm cannot ask for it here (no terminal, or prompts are not \
@@ -648,9 +645,7 @@ fn a_revoked_application_needs_keyhelm_login_when_a_code_is_required() {
     );
     assert!(s.fake.revoke_app(&s.fake.apps()[0].client_id));
 
-    let out = s.keyhelm(&["token", ACCOUNT], b"");
-    assert_fails(
-        &out,
+    s.token_fails(
         7,
         "keyhelm: error: account 'work': Clinked no longer accepts the application keyhelm \
          registered (it was revoked, or its secret is wrong), and logging in again as \
@@ -673,9 +668,7 @@ fn a_revoked_application_needs_keyhelm_login_when_no_password_is_stored() {
     assert!(s.login(&[(PASSWORD_PROMPT, PASSWORD)]).status.success());
     assert!(s.fake.revoke_app(&s.fake.apps()[0].client_id));
 
-    let out = s.keyhelm(&["token", ACCOUNT], b"");
-    assert_fails(
-        &out,
+    s.token_fails(
         7,
         "keyhelm: error: account 'work': Clinked no longer accepts the application keyhelm \
          registered (it was revoked, or its secret is wrong), and logging in again as \
@@ -725,9 +718,7 @@ fn rate_limiting_is_reported_with_what_to_do() {
         ClinkedUser::new(USER, PASSWORD),
     );
     s.add_account(Some(PASSWORD), &[]);
-    let out = s.keyhelm(&["token", ACCOUNT], b"");
-    assert_fails(
-        &out,
+    s.token_fails(
         7,
         "keyhelm: error: account 'work': Clinked is rate-limiting requests from this address \
          (HTTP 429 on the password login; it allows 2000 requests per 5 minutes per IP address)\n\
@@ -741,9 +732,7 @@ fn a_wrong_url_is_reported_with_the_endpoint_it_tried() {
     let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD));
     let url = format!("{}/api", s.fake.base_url());
     s.add_account_at(&url, Some(PASSWORD), &[]);
-    let out = s.keyhelm(&["token", ACCOUNT], b"");
-    assert_fails(
-        &out,
+    s.token_fails(
         7,
         &format!(
             "keyhelm: error: account 'work': there is no Clinked endpoint at {url}/oauth/token (HTTP 404)\n\
