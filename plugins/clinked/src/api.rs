@@ -54,6 +54,16 @@ pub struct Who<'a> {
     pub base: &'a str,
 }
 
+impl Who<'static> {
+    /// The account the unit tests of this crate use.
+    #[cfg(test)]
+    pub(crate) const TEST: Who<'static> = Who {
+        account: "work",
+        username: "jack",
+        base: "https://api.clinked.com",
+    };
+}
+
 impl Who<'_> {
     /// "run `keyhelm login NAME` ..." hints name the account.
     pub fn login_command(&self) -> String {
@@ -733,11 +743,7 @@ pub fn read_app_token_answer(
 mod tests {
     use super::*;
 
-    const WHO: Who<'static> = Who {
-        account: "work",
-        username: "jack",
-        base: "https://api.clinked.com",
-    };
+    const WHO: Who<'static> = Who::TEST;
 
     fn json(status: u16, body: &str) -> HttpResponse {
         HttpResponse::new(

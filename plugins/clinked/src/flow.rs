@@ -328,11 +328,7 @@ fn cannot_prompt(who: Who<'_>, reason: Reason, what: &str) -> Error {
 mod tests {
     use super::*;
 
-    const WHO: Who<'static> = Who {
-        account: "work",
-        username: "jack",
-        base: "https://api.clinked.com",
-    };
+    const WHO: Who<'static> = Who::TEST;
 
     #[test]
     fn the_flows_own_errors_say_what_to_do() {
