@@ -538,27 +538,26 @@ mod tests {
         };
         assert!(check_request_status(&auth(None), "work").is_ok());
         assert!(check_request_status(&auth(Some("ACTIVE")), "work").is_ok());
-        let e = check_request_status(&auth(Some("BLOCKED")), "work").unwrap_err();
-        assert_eq!(e.kind, ErrorKind::ServiceError);
-        assert_eq!(
-            e.message,
-            "Intellivoid created a login request that is already BLOCKED"
-        );
-        assert_eq!(
-            e.hint.as_deref(),
-            Some("run `keyhelm login work` in a terminal and approve the request in the browser")
-        );
-
-        let e = expired_locally("work");
-        assert_eq!(e.kind, ErrorKind::Other);
-        assert_eq!(
-            e.message,
-            "the login request expired before it was approved"
-        );
-        assert_eq!(
-            e.hint.as_deref(),
-            Some("run `keyhelm login work` and approve the request in the browser in time")
-        );
+        let cases = [
+            (
+                check_request_status(&auth(Some("BLOCKED")), "work").unwrap_err(),
+                ErrorKind::ServiceError,
+                "Intellivoid created a login request that is already BLOCKED",
+                "run `keyhelm login work` in a terminal and approve the request in the browser",
+            ),
+            (
+                expired_locally("work"),
+                ErrorKind::Other,
+                "the login request expired before it was approved",
+                "run `keyhelm login work` and approve the request in the browser in time",
+            ),
+        ];
+        for (e, kind, message, hint) in cases {
+            assert_eq!(
+                (e.kind, e.message.as_str(), e.hint.as_deref()),
+                (kind, message, Some(hint))
+            );
+        }
     }
 
     #[test]

@@ -223,63 +223,47 @@ mod tests {
 
     #[test]
     fn missing_or_bad_settings_are_clear_errors() {
-        let e = Settings::from_account(&account(&[], Some("s"))).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::BadSettings);
-        assert_eq!(e.message, "the account has no application_id setting");
-        assert_eq!(
-            e.hint.as_deref(),
-            Some(
+        let mut cases = vec![
+            (
+                account(&[], Some("s")),
+                "the account has no application_id setting".to_owned(),
                 "remove the account (`keyhelm account remove work`) and add it again with \
-                 --set application_id=<the Application ID from the Intellivoid developer console>"
-            )
-        );
-
-        let e =
-            Settings::from_account(&account(&[(APPLICATION_ID, "APP 1")], Some("s"))).unwrap_err();
-        assert_eq!(
-            e.message,
-            "the application_id setting contains spaces or control characters"
-        );
-        assert_eq!(
-            e.hint.as_deref(),
-            Some(
+                 --set application_id=<the Application ID from the Intellivoid developer console>",
+            ),
+            (
+                account(&[(APPLICATION_ID, "APP 1")], Some("s")),
+                "the application_id setting contains spaces or control characters".to_owned(),
                 "remove the account (`keyhelm account remove work`) and add it again with \
-                 --set application_id=<the Application ID, copied exactly>"
-            )
-        );
-
+                 --set application_id=<the Application ID, copied exactly>",
+            ),
+        ];
         for secret in [None, Some(""), Some("  ")] {
-            let e =
-                Settings::from_account(&account(&[(APPLICATION_ID, "APP1")], secret)).unwrap_err();
-            assert_eq!(e.kind, ErrorKind::BadSettings);
-            assert_eq!(e.message, "the account has no secret_key");
-            assert_eq!(
-                e.hint.as_deref(),
-                Some(
-                    "remove the account (`keyhelm account remove work`) and add it again with \
-                     the application's Secret Key when keyhelm asks for secret_key"
-                )
-            );
+            cases.push((
+                account(&[(APPLICATION_ID, "APP1")], secret),
+                "the account has no secret_key".to_owned(),
+                "remove the account (`keyhelm account remove work`) and add it again with \
+                 the application's Secret Key when keyhelm asks for secret_key",
+            ));
         }
-
         for bad in ["0", "abc", "60001", "-5"] {
-            let e = Settings::from_account(&account(
-                &[(APPLICATION_ID, "APP1"), (POLL_INTERVAL_MS, bad)],
-                Some("s"),
-            ))
-            .unwrap_err();
-            assert_eq!(
-                e.message,
+            cases.push((
+                account(
+                    &[(APPLICATION_ID, "APP1"), (POLL_INTERVAL_MS, bad)],
+                    Some("s"),
+                ),
                 format!(
                     "poll_interval_ms must be a number of milliseconds from 10 to 60000, not `{bad}`"
-                )
-            );
+                ),
+                "remove the account (`keyhelm account remove work`) and add it again with \
+                 --set poll_interval_ms=3000, or without it",
+            ));
+        }
+        for (a, message, hint) in cases {
+            let e = Settings::from_account(&a).unwrap_err();
             assert_eq!(
-                e.hint.as_deref(),
-                Some(
-                    "remove the account (`keyhelm account remove work`) and add it again with \
-                     --set poll_interval_ms=3000, or without it"
-                )
+                (e.kind, e.message.as_str(), e.hint.as_deref()),
+                (ErrorKind::BadSettings, message.as_str(), Some(hint)),
+                "{a:?}"
             );
         }
     }
