@@ -81,16 +81,13 @@ fn revoked_access_needs_a_new_login() {
     assert!(w.fake.revoke(&token));
 
     // No terminal: a clear error, and the saved state is kept.
-    let out = w.keyhelm(&["token", "work"], b"");
-    assert_eq!(out.status.code(), Some(EXIT_PROVIDER), "{}", describe(&out));
     assert_eq!(
-        text(&out.stderr),
+        w.token_failure(EXIT_PROVIDER),
         format!(
             "keyhelm: error: account 'work': keyhelm's access to your Intellivoid account was \
              revoked (code 29); a new login needs your approval in a browser\n{LOGIN_HINT}"
         )
     );
-    assert!(out.stdout.is_empty());
 
     // On a terminal: the reason, then a new approval.
     let (status, screen) = w.on_tty(&["token", "work"]);
@@ -117,10 +114,8 @@ fn expired_access_needs_a_new_login() {
     w.fake.clock().advance(Duration::from_secs(2));
     assert!(!w.fake.is_valid_token(&token));
 
-    let out = w.keyhelm(&["token", "work"], b"");
-    assert_eq!(out.status.code(), Some(EXIT_PROVIDER), "{}", describe(&out));
     assert_eq!(
-        text(&out.stderr),
+        w.token_failure(EXIT_PROVIDER),
         format!(
             "keyhelm: error: account 'work': the saved Intellivoid access token has expired \
              (code 27); a new login needs your approval in a browser\n{LOGIN_HINT}"
@@ -139,10 +134,8 @@ fn a_suspended_or_locked_account_is_reported_and_nothing_is_lost() {
 
     w.fake
         .set_account_status(&w.alice, AccountStatus::Suspended);
-    let out = w.keyhelm(&["token", "work"], b"");
-    assert_eq!(out.status.code(), Some(EXIT_PROVIDER), "{}", describe(&out));
     assert_eq!(
-        text(&out.stderr),
+        w.token_failure(EXIT_PROVIDER),
         "keyhelm: error: account 'work': your Intellivoid account is suspended (code 28)\n\
          keyhelm: hint: log in at https://accounts.intellivoid.net to see why; keyhelm cannot use \
          a suspended account\n"
@@ -150,10 +143,8 @@ fn a_suspended_or_locked_account_is_reported_and_nothing_is_lost() {
 
     w.fake
         .set_account_status(&w.alice, AccountStatus::VerificationRequired);
-    let out = w.keyhelm(&["token", "work"], b"");
-    assert_eq!(out.status.code(), Some(EXIT_PROVIDER), "{}", describe(&out));
     assert_eq!(
-        text(&out.stderr),
+        w.token_failure(EXIT_PROVIDER),
         "keyhelm: error: account 'work': Intellivoid has locked your account for security \
          reasons (code 51)\n\
          keyhelm: hint: log in at https://accounts.intellivoid.net and do what it asks \
@@ -188,10 +179,8 @@ fn a_grant_without_account_methods_is_renewed_by_its_expiry_alone() {
 
     // Nothing can use the token (no accounts/* permission), so its expiry decides.
     let reads = w.count(ROUTE_GET_ACCESS_TOKEN);
-    let out = w.keyhelm(&["token", "work"], b"");
-    assert_eq!(out.status.code(), Some(EXIT_PROVIDER), "{}", describe(&out));
     assert_eq!(
-        text(&out.stderr),
+        w.token_failure(EXIT_PROVIDER),
         format!(
             "keyhelm: error: account 'work': the saved Intellivoid access token has expired; a \
              new login needs your approval in a browser\n{LOGIN_HINT}"
@@ -221,13 +210,7 @@ fn logout_forgets_the_token_and_says_how_to_revoke_it() {
     assert!(w.fake.is_valid_token(&token));
     // The state is gone too: the next lookup is a first login.
     let polls = w.count(ROUTE_PROCESS_AUTHENTICATION);
-    let out = w.keyhelm(&["token", "work"], b"");
-    assert_eq!(
-        out.status.code(),
-        Some(EXIT_NEEDS_INTERACTION),
-        "{}",
-        describe(&out)
-    );
+    w.token_failure(EXIT_NEEDS_INTERACTION);
     assert_eq!(w.count(ROUTE_PROCESS_AUTHENTICATION), polls);
 }
 

@@ -132,6 +132,15 @@ impl World {
         self.sandbox.token("work")
     }
 
+    /// `keyhelm token work` without a terminal, which must exit with `code` and print nothing
+    /// on stdout: its stderr.
+    pub fn token_failure(&self, code: i32) -> String {
+        let out = self.keyhelm(&["token", "work"], b"");
+        assert_eq!(out.status.code(), Some(code), "{}", describe(&out));
+        assert!(out.stdout.is_empty(), "{}", describe(&out));
+        text(&out.stderr)
+    }
+
     /// The requests that reached the fake on `route`.
     pub fn count(&self, route: &str) -> usize {
         self.fake.requests_to(route).len()
