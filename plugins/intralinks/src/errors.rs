@@ -747,55 +747,54 @@ mod tests {
     #[test]
     fn other_envelopes_and_spellings_are_sniffed() {
         // subCode spelling, a numeric subcode, the status/errors envelope, Apigee faults.
-        let r = json(403, r#"{"error":{"code":403,"subCode":18}}"#);
-        assert_eq!(
-            classify(&r, &none(), NOW),
-            Failure::LoggedInElsewhere { status: 403 }
-        );
-        let r = json(
-            403,
-            r#"{"status":{"code":403,"subcode":"017","message":"m"},"errors":[]}"#,
-        );
-        assert_eq!(
-            classify(&r, &none(), NOW),
-            Failure::BadLogin { status: 403 }
-        );
-        let r = json(
-            401,
-            r#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
-        );
-        assert_eq!(
-            classify(&r, &none(), NOW),
-            Failure::UnknownClientId { status: 401 }
-        );
-        let r = json(
-            401,
-            r#"{"fault":{"faultstring":"Access Token expired","detail":{"errorcode":"keymanagement.service.access_token_expired"}}}"#,
-        );
-        assert_eq!(
-            classify(&r, &none(), NOW),
-            Failure::InvalidToken { status: 401 }
-        );
-        let r = json(
-            401,
-            r#"{"fault":{"faultstring":"Quota violation","detail":{"errorcode":"policies.ratelimit.QuotaViolation"}}}"#,
-        );
-        assert_eq!(
-            classify(&r, &none(), NOW),
-            Failure::Refused {
-                status: 401,
-                detail: Detail {
-                    code: Some("policies.ratelimit.QuotaViolation".into()),
-                    subcode: None,
-                    message: Some("Quota violation".into()),
-                }
-            }
-        );
-        let r = json(400, r#"{"error":"unauthorized_client"}"#);
-        assert_eq!(
-            classify(&r, &none(), NOW),
-            Failure::GrantNotEnabled { status: 400 }
-        );
+        let cases = [
+            (
+                403,
+                r#"{"error":{"code":403,"subCode":18}}"#,
+                Failure::LoggedInElsewhere { status: 403 },
+            ),
+            (
+                403,
+                r#"{"status":{"code":403,"subcode":"017","message":"m"},"errors":[]}"#,
+                Failure::BadLogin { status: 403 },
+            ),
+            (
+                401,
+                r#"{"fault":{"faultstring":"Invalid ApiKey","detail":{"errorcode":"oauth.v2.InvalidApiKey"}}}"#,
+                Failure::UnknownClientId { status: 401 },
+            ),
+            (
+                401,
+                r#"{"fault":{"faultstring":"Access Token expired","detail":{"errorcode":"keymanagement.service.access_token_expired"}}}"#,
+                Failure::InvalidToken { status: 401 },
+            ),
+            (
+                401,
+                r#"{"fault":{"faultstring":"Quota violation","detail":{"errorcode":"policies.ratelimit.QuotaViolation"}}}"#,
+                Failure::Refused {
+                    status: 401,
+                    detail: Detail {
+                        code: Some("policies.ratelimit.QuotaViolation".into()),
+                        subcode: None,
+                        message: Some("Quota violation".into()),
+                    },
+                },
+            ),
+            (
+                400,
+                r#"{"error":"unauthorized_client"}"#,
+                Failure::GrantNotEnabled { status: 400 },
+            ),
+            // A JSON 404 (not the HTML page).
+            (
+                404,
+                r#"{"message":"no route"}"#,
+                Failure::NotFound { status: 404 },
+            ),
+        ];
+        for (status, body, want) in cases {
+            assert_eq!(classify(&json(status, body), &none(), NOW), want, "{body}");
+        }
         let r = json(
             400,
             r#"{"status":{"code":400,"subcode":"3-1","message":"Cannot find entity in repository","errorId":"X"},"errors":[{"code":400,"subCode":"3-1","message":"Cannot find entity in repository"}]}"#,
@@ -807,12 +806,6 @@ mod tests {
                 "Intralinks refused the login (HTTP 400, subcode 3-1: Cannot find entity in repository)"
                     .into()
             )
-        );
-        // A JSON 404 (not the HTML page).
-        let r = json(404, r#"{"message":"no route"}"#);
-        assert_eq!(
-            classify(&r, &none(), NOW),
-            Failure::NotFound { status: 404 }
         );
     }
 
