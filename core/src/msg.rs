@@ -638,6 +638,15 @@ impl fmt::Debug for RedactedHeaders<'_> {
     }
 }
 
+/// A body in `Debug` output: its length only.
+struct RedactedBody<'a>(&'a [u8]);
+
+impl fmt::Debug for RedactedBody<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes REDACTED>", self.0.len())
+    }
+}
+
 /// The wire form of a body: `body` when it is UTF-8, else `body_base64`.
 #[derive(Serialize, Deserialize, Default)]
 struct WireBody {
@@ -785,10 +794,7 @@ impl fmt::Debug for HttpRequest {
             .field("method", &self.method)
             .field("url", &crate::redact_url(&self.url))
             .field("headers", &RedactedHeaders(&self.headers))
-            .field(
-                "body",
-                &format_args!("<{} bytes REDACTED>", self.body.len()),
-            )
+            .field("body", &RedactedBody(&self.body))
             .field("timeout_ms", &self.timeout_ms)
             .finish()
     }
@@ -899,10 +905,7 @@ impl fmt::Debug for HttpResponse {
         f.debug_struct("HttpResponse")
             .field("status", &self.status)
             .field("headers", &RedactedHeaders(&self.headers))
-            .field(
-                "body",
-                &format_args!("<{} bytes REDACTED>", self.body.len()),
-            )
+            .field("body", &RedactedBody(&self.body))
             .finish()
     }
 }
@@ -1086,6 +1089,16 @@ mod tests {
         assert!(matches!(g.state, StateUpdate::Unchanged));
     }
 
+    /// Asserts that `secrets` are in `message`'s JSON and not in its `Debug` output.
+    fn assert_travels_but_never_prints<T: Serialize + fmt::Debug>(message: &T, secrets: &[&str]) {
+        let json = String::from_utf8(crate::json::to_vec(message).unwrap().to_vec()).unwrap();
+        let dbg = format!("{message:?}");
+        for secret in secrets {
+            assert!(json.contains(secret), "{secret} not in {json}");
+            assert!(!dbg.contains(secret), "{secret} in {dbg}");
+        }
+    }
+
     #[test]
     fn secrets_travel_but_never_print() {
         let mut account = Account::new("a");
@@ -1097,22 +1110,10 @@ mod tests {
             CredentialRequest::default(),
             Some("st8".to_owned().into()),
         );
-        let json = String::from_utf8(crate::json::to_vec(&req).unwrap().to_vec()).unwrap();
-        assert!(json.contains("hunter2") && json.contains("st8"));
-        let dbg = format!("{req:?}");
-        assert!(!dbg.contains("hunter2") && !dbg.contains("st8"), "{dbg}");
+        assert_travels_but_never_prints(&req, &["hunter2", "st8"]);
 
         let resp = GetResponse::new("tok3n").state(StateUpdate::replace("refresh-s3cret"));
-        let json = String::from_utf8(crate::json::to_vec(&resp).unwrap().to_vec()).unwrap();
-        assert!(
-            json.contains("tok3n") && json.contains("refresh-s3cret"),
-            "{json}"
-        );
-        let dbg = format!("{resp:?}");
-        assert!(
-            !dbg.contains("tok3n") && !dbg.contains("refresh-s3cret"),
-            "{dbg}"
-        );
+        assert_travels_but_never_prints(&resp, &["tok3n", "refresh-s3cret"]);
     }
 
     #[test]
