@@ -490,6 +490,41 @@ pub enum CodeChannel {
     Sms,
 }
 
+/// A token grant's answer, after the checks both grants share.
+enum TokenAnswer {
+    /// A token.
+    Token(Token),
+    /// A final error: a status that says it all, an unusable token, or an answer that is not
+    /// a JSON object.
+    Failed(Error),
+    /// An error the grant reads from the body itself.
+    Problem(Problem),
+}
+
+/// The checks both token grants start with, in their order: a 2xx is a token (or an error
+/// when it cannot be used), then [`by_status`], then a body that is not a JSON object. `what`
+/// names the request in messages; `secrets` are never repeated in them.
+fn read_token_answer(
+    resp: &HttpResponse,
+    what: &str,
+    who: Who<'_>,
+    secrets: &[&str],
+) -> TokenAnswer {
+    if resp.is_success() {
+        return match token(resp, what, who) {
+            Ok(t) => TokenAnswer::Token(t),
+            Err(e) => TokenAnswer::Failed(e),
+        };
+    }
+    if let Some(e) = by_status(resp, what) {
+        return TokenAnswer::Failed(e);
+    }
+    if !is_json_object(resp) {
+        return TokenAnswer::Failed(not_json(resp, what, who));
+    }
+    TokenAnswer::Problem(problem(resp, secrets))
+}
+
 /// What the password grant's answer means.
 #[derive(Debug)]
 pub enum PasswordAnswer {
@@ -506,20 +541,11 @@ pub enum PasswordAnswer {
 /// Classifies the password grant's answer. `secrets`: what the request carried (the
 /// password, the code), never to be repeated in a message.
 pub fn read_password_answer(resp: &HttpResponse, who: Who<'_>, secrets: &[&str]) -> PasswordAnswer {
-    const WHAT: &str = "password login";
-    if resp.is_success() {
-        return match token(resp, WHAT, who) {
-            Ok(t) => PasswordAnswer::Token(t),
-            Err(e) => PasswordAnswer::Failed(e),
-        };
-    }
-    if let Some(e) = by_status(resp, WHAT) {
-        return PasswordAnswer::Failed(e);
-    }
-    if !is_json_object(resp) {
-        return PasswordAnswer::Failed(not_json(resp, WHAT, who));
-    }
-    let p = problem(resp, secrets);
+    let p = match read_token_answer(resp, "password login", who, secrets) {
+        TokenAnswer::Token(t) => return PasswordAnswer::Token(t),
+        TokenAnswer::Failed(e) => return PasswordAnswer::Failed(e),
+        TokenAnswer::Problem(p) => p,
+    };
     let user = who.username;
     match (p.status, p.code.as_deref()) {
         (_, Some("missing_2fa")) => PasswordAnswer::NeedsCode(CodeChannel::Authenticator),
@@ -696,20 +722,11 @@ pub fn read_app_token_answer(
     who: Who<'_>,
     secrets: &[&str],
 ) -> AppTokenAnswer {
-    const WHAT: &str = "token request";
-    if resp.is_success() {
-        return match token(resp, WHAT, who) {
-            Ok(t) => AppTokenAnswer::Token(t),
-            Err(e) => AppTokenAnswer::Failed(e),
-        };
-    }
-    if let Some(e) = by_status(resp, WHAT) {
-        return AppTokenAnswer::Failed(e);
-    }
-    if !is_json_object(resp) {
-        return AppTokenAnswer::Failed(not_json(resp, WHAT, who));
-    }
-    let p = problem(resp, secrets);
+    let p = match read_token_answer(resp, "token request", who, secrets) {
+        TokenAnswer::Token(t) => return AppTokenAnswer::Token(t),
+        TokenAnswer::Failed(e) => return AppTokenAnswer::Failed(e),
+        TokenAnswer::Problem(p) => p,
+    };
     match (p.status, p.code.as_deref()) {
         (401, _) => AppTokenAnswer::Rejected(p),
         (404 | 405, _) => AppTokenAnswer::Failed(no_endpoint(TOKEN_PATH, &p, who)),
@@ -1037,42 +1054,27 @@ mod tests {
 
     #[test]
     fn other_password_errors_name_the_status_and_code() {
-        let e = failed(read_password_answer(
-            &json(
+        let cases = [
+            (
                 401,
                 r#"{"error":"invalid_client","error_description":"Bad client credentials"}"#,
+                "the service refused keyhelm's login client `clinked-mobile` (HTTP 401, invalid_client: Bad client credentials)",
             ),
-            WHO,
-            &[],
-        ));
-        assert_eq!(
-            e.message,
-            "the service refused keyhelm's login client `clinked-mobile` (HTTP 401, invalid_client: Bad client credentials)"
-        );
-        let e = failed(read_password_answer(
-            &json(
+            (
                 404,
                 r#"{"timestamp":1,"status":404,"error":"Not Found","message":"No message available","path":"/x"}"#,
+                "there is no Clinked endpoint at https://api.clinked.com/oauth/token (HTTP 404)",
             ),
-            WHO,
-            &[],
-        ));
-        assert_eq!(
-            e.message,
-            "there is no Clinked endpoint at https://api.clinked.com/oauth/token (HTTP 404)"
-        );
-        let e = failed(read_password_answer(
-            &json(
+            (
                 400,
                 r#"{"error":"unsupported_grant_type\n<b>","error_description":"Unsupported grant type\u001b[2J"}"#,
+                "Clinked refused the password login of jack (HTTP 400, unsupported_grant_typeb: Unsupported grant type[2J)",
             ),
-            WHO,
-            &[],
-        ));
-        assert_eq!(
-            e.message,
-            "Clinked refused the password login of jack (HTTP 400, unsupported_grant_typeb: Unsupported grant type[2J)"
-        );
+        ];
+        for (status, body, message) in cases {
+            let e = failed(read_password_answer(&json(status, body), WHO, &[]));
+            assert_eq!(e.message, message, "{body}");
+        }
     }
 
     #[test]
