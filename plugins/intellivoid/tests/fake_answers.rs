@@ -82,6 +82,19 @@ fn ctx<'a>(fake_base: &'a str, app: &'a str, method: Method) -> Context<'a> {
     }
 }
 
+/// How the plugin describes `e`, an answer of the fake to `method` for `app`: its kind and
+/// message.
+fn described(
+    fake: &FakeIntellivoid,
+    app: &IntellivoidAppCredentials,
+    method: Method,
+    e: &ApiError,
+) -> (ErrorKind, String) {
+    let base = fake.base_url();
+    let d = errors::describe(e, &ctx(&base, &app.application_id, method));
+    (d.kind, d.message)
+}
+
 fn creds(app: &IntellivoidAppCredentials) -> String {
     format!(
         "application_id={}&secret_key={}",
@@ -102,15 +115,13 @@ fn a_missing_user_agent_is_an_error_although_the_body_says_success() {
     assert!(resp.text().unwrap().contains(r#""success":true"#));
     let e = api::classify(&resp).unwrap_err();
     assert_eq!(e, ApiError::UserAgentRefused);
-    let base = fake.base_url();
-    let d = errors::describe(
-        &e,
-        &ctx(&base, &app.application_id, Method::RequestAuthentication),
-    );
-    assert_eq!(d.kind, ErrorKind::ServiceError);
     assert_eq!(
-        d.message,
-        "Intellivoid refused the User-Agent header of request_authentication (HTTP 400)"
+        described(&fake, &app, Method::RequestAuthentication, &e),
+        (
+            ErrorKind::ServiceError,
+            "Intellivoid refused the User-Agent header of request_authentication (HTTP 400)"
+                .to_owned()
+        )
     );
     // With the plugin's User-Agent the same request works.
     let resp = post(&fake, "coa/auth/request_authentication", &creds(&app), true);
@@ -134,15 +145,12 @@ fn a_json_body_is_not_read_so_the_secret_is_missing() {
     assert_eq!(resp.status, 401);
     let e = api::classify(&resp).unwrap_err();
     assert_eq!(e.code(), Some(22));
-    let base = fake.base_url();
-    let d = errors::describe(
-        &e,
-        &ctx(&base, &app.application_id, Method::ProcessAuthentication),
-    );
-    assert_eq!(d.kind, ErrorKind::BadSettings);
     assert_eq!(
-        d.message,
-        "Intellivoid did not receive the application's secret key (code 22)"
+        described(&fake, &app, Method::ProcessAuthentication, &e),
+        (
+            ErrorKind::BadSettings,
+            "Intellivoid did not receive the application's secret key (code 22)".to_owned()
+        )
     );
 }
 
