@@ -27,8 +27,10 @@ fn git_server(fake: &Arc<FakeIntellivoid>) -> GitHttpServer {
     .unwrap()
 }
 
-/// keyhelm is git's only helper; the account serves the git server.
-fn setup(w: &World, server: &GitHttpServer) {
+/// `w` with keyhelm as git's only helper, and the account serving a new git server
+/// ([`git_server`]).
+fn setup(w: World) -> (World, GitHttpServer) {
+    let server = git_server(&w.fake);
     w.use_as_git_helper().unwrap();
     let pattern = format!("http://{}/", server.addr());
     w.add_account(&["--match", &pattern]);
@@ -40,6 +42,7 @@ fn setup(w: &World, server: &GitHttpServer) {
             Permission::ReadEmailAddress,
         ],
     );
+    (w, server)
 }
 
 /// `git clone` without a terminal.
@@ -51,9 +54,7 @@ fn clone(w: &World, url: &str, dir: &str) -> std::process::Output {
 
 #[test]
 fn git_clones_with_the_token_after_a_login() {
-    let w = World::new();
-    let server = git_server(&w.fake);
-    setup(&w, &server);
+    let (w, server) = setup(World::new());
     let url = server.repo_url("repo.git");
 
     // Before any login, git cannot get a credential without a terminal, and says so (then
@@ -89,9 +90,7 @@ fn git_clones_with_the_token_after_a_login() {
 
 #[test]
 fn git_triggers_the_login_on_a_terminal() {
-    let w = World::new();
-    let server = git_server(&w.fake);
-    setup(&w, &server);
+    let (w, server) = setup(World::new());
     let url = server.repo_url("repo.git");
 
     // git runs keyhelm as its helper; keyhelm finds the terminal and asks there.
@@ -109,9 +108,7 @@ fn git_triggers_the_login_on_a_terminal() {
 
 #[test]
 fn git_renews_a_stale_token_without_the_user() {
-    let w = World::short_lived_tokens();
-    let server = git_server(&w.fake);
-    setup(&w, &server);
+    let (w, server) = setup(World::short_lived_tokens());
     let (status, screen) = w.login();
     assert!(status.success(), "{screen}");
     let users = w.count(ROUTE_GET_USER);
