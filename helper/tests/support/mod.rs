@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 // Not every test binary uses all of them.
 #[allow(unused_imports)]
-pub use keyhelm_testkit::keyhelm::{mode, run_with_stdin as run, text};
+pub use keyhelm_testkit::keyhelm::{mode, run_with_stdin as run, text, wait_until};
 
 /// The `keyhelm` binary cargo built for these tests.
 pub fn keyhelm_bin() -> PathBuf {
