@@ -384,6 +384,24 @@ fn cargo(s: &Sandbox, dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     support::run(&mut cmd, stdin)
 }
 
+/// `keyhelm setup cargo` for registry `testreg` at `registry`'s index, which must succeed.
+fn setup_testreg(s: &Sandbox, registry: &CargoRegistry) -> Output {
+    ok(
+        s.keyhelm(
+            &[
+                "setup",
+                "cargo",
+                "--registry",
+                "testreg",
+                "--index",
+                &registry.index_url(),
+            ],
+            b"",
+        ),
+        "setup",
+    )
+}
+
 fn ok(out: Output, what: &str) -> Output {
     assert!(
         out.status.success(),
@@ -400,20 +418,7 @@ fn real_cargo_logs_in_fetches_publishes_and_logs_out_through_keyhelm() {
     registry.publish("hello-dep", "0.1.0").unwrap();
     let s = Sandbox::new();
 
-    let out = ok(
-        s.keyhelm(
-            &[
-                "setup",
-                "cargo",
-                "--registry",
-                "testreg",
-                "--index",
-                &registry.index_url(),
-            ],
-            b"",
-        ),
-        "setup",
-    );
+    let out = setup_testreg(&s, &registry);
     let config = s.env.cargo_home().join("config.toml");
     assert_eq!(
         text(&out.stdout),
@@ -593,20 +598,7 @@ fn real_cargo_fetches_with_an_accounts_token() {
         .trim_start_matches("sparse+")
         .to_owned();
     add_account(&s, "reg", &service, &index_http, "s33d");
-    ok(
-        s.keyhelm(
-            &[
-                "setup",
-                "cargo",
-                "--registry",
-                "testreg",
-                "--index",
-                &registry.index_url(),
-            ],
-            b"",
-        ),
-        "setup",
-    );
+    setup_testreg(&s, &registry);
     let dir = consumer(&s, "consumer");
     ok(cargo(&s, &dir, &["fetch"], b""), "cargo fetch");
     assert!(registry.counts().accepted >= 3, "{:?}", registry.counts());
@@ -621,20 +613,7 @@ fn real_cargo_fetches_with_an_accounts_token() {
 fn cargo_login_on_a_terminal_prompts_through_keyhelm() {
     let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
     let s = Sandbox::new();
-    ok(
-        s.keyhelm(
-            &[
-                "setup",
-                "cargo",
-                "--registry",
-                "testreg",
-                "--index",
-                &registry.index_url(),
-            ],
-            b"",
-        ),
-        "setup",
-    );
+    setup_testreg(&s, &registry);
     let mut cmd = s.command(cargo_program());
     cmd.args(["login", "--registry", "testreg"]);
     let mut pty = Pty::spawn(&cmd).unwrap();
