@@ -6,7 +6,6 @@
 mod plugin_support;
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -258,28 +257,16 @@ fn login_without_a_token_and_without_a_terminal_fails_cleanly() {
 /// Installs the `good` test plugin into the sandbox and adds account `name`, whose token
 /// (`tok-1`, one hour) comes from `service`; `seed` decides whether the service accepts.
 fn add_account(s: &Sandbox, name: &str, service: &FakeService, matches: &str, seed: &str) {
-    let plugins = s.keyhelm_home().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    for dir in [s.keyhelm_home(), plugins.clone()] {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    if !s.plugin_path("good").exists() {
+        s.drop_in_plugin("good", &plugin_support::cdylib("dev", "good"));
     }
-    if !plugins.join("libkeyhelm_good.so").exists() {
-        plugin_support::install("good", "good", &plugins);
-    }
-    let out = s.keyhelm(
-        &[
-            "account",
-            "add",
-            name,
-            "--provider",
-            "good",
-            "--url",
-            &service.base_url,
-            "--match",
-            matches,
-            "--secrets-from-stdin",
-        ],
-        format!("seed={seed}\n").as_bytes(),
+    let out = s.account_add(
+        name,
+        "good",
+        &service.base_url,
+        &[],
+        &["--match", matches],
+        &format!("seed={seed}\n"),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 }

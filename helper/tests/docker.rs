@@ -598,29 +598,15 @@ fn a_damaged_vault_is_reported_to_docker_and_never_overwritten() {
 
 /// The example plugin in `$KEYHELM_HOME/plugins` and an account `hi` serving `pattern`.
 fn with_hello_account(d: &Docker, pattern: &str) -> PathBuf {
-    let plugins = d.s.keyhelm_home().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::set_permissions(d.s.keyhelm_home(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let installed = plugins.join("libkeyhelm_hello.so");
-    std::fs::copy(plugin_support::built_example(), &installed).unwrap();
-    std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = d.s.keyhelm(
-        &[
-            "account",
-            "add",
-            "hi",
-            "--provider",
-            "hello",
-            "--url",
-            "https://hello.example",
-            "--match",
-            pattern,
-            "--set",
-            "greeting=hi",
-            "--secrets-from-stdin",
-        ],
-        b"seed=s33d\n",
+    let installed =
+        d.s.drop_in_plugin("hello", &plugin_support::built_example());
+    let out = d.s.account_add(
+        "hi",
+        "hello",
+        "https://hello.example",
+        &["greeting=hi"],
+        &["--match", pattern],
+        "seed=s33d\n",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     installed

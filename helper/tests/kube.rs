@@ -7,7 +7,6 @@ mod plugin_support;
 mod support;
 
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,26 +39,17 @@ fn kube(s: &Sandbox, args: &[&str], info: Option<&str>) -> Output {
 /// Installs the `good` test plugin and adds account `name` (token `tok-1`, one hour, from
 /// `service`; `extra` are more arguments for `keyhelm account add`).
 fn add_account(s: &Sandbox, name: &str, service: &FakeService, seed: &str, extra: &[&str]) {
-    let plugins = s.keyhelm_home().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    for dir in [s.keyhelm_home(), plugins.clone()] {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    if !s.plugin_path("good").exists() {
+        s.drop_in_plugin("good", &plugin_support::cdylib("dev", "good"));
     }
-    if !plugins.join("libkeyhelm_good.so").exists() {
-        plugin_support::install("good", "good", &plugins);
-    }
-    let mut args = vec![
-        "account",
-        "add",
+    let out = s.account_add(
         name,
-        "--provider",
         "good",
-        "--url",
         &service.base_url,
-        "--secrets-from-stdin",
-    ];
-    args.extend_from_slice(extra);
-    let out = s.keyhelm(&args, format!("seed={seed}\n").as_bytes());
+        &[],
+        extra,
+        &format!("seed={seed}\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 

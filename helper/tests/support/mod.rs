@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::ops::{Deref, DerefMut};
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 // Not every test binary uses all of them.
 #[allow(unused_imports)]
@@ -33,6 +34,23 @@ impl Sandbox {
 
     pub fn write_gitconfig(&self, text: &str) {
         self.0.write_gitconfig(text).unwrap();
+    }
+
+    /// Drops the plugin `cdylib` into `$KEYHELM_HOME/plugins` as provider `provider`, the
+    /// way a user installs one: both folders 0700, the file 0644 at
+    /// [`plugin_path`](keyhelm_testkit::keyhelm::Sandbox::plugin_path). Unlike testkit's
+    /// `install_plugin`, it writes no `config.toml`: keyhelm finds the plugin by searching.
+    /// Returns the file's path.
+    pub fn drop_in_plugin(&self, provider: &str, cdylib: &Path) -> PathBuf {
+        let installed = self.plugin_path(provider);
+        let plugins = installed.parent().unwrap();
+        std::fs::create_dir_all(plugins).unwrap();
+        for dir in [&self.keyhelm_home(), plugins] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        std::fs::copy(cdylib, &installed).unwrap();
+        std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o644)).unwrap();
+        installed
     }
 }
 
