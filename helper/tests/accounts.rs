@@ -14,21 +14,20 @@ use support::{Sandbox, text};
 /// https://git.example.com.
 fn with_hello() -> (Sandbox, PathBuf) {
     let s = Sandbox::new();
-    let installed = s.drop_in_plugin("hello", &plugin_support::built_example());
-    let out = s.account_add(
-        "hi",
+    let out = s.plugin_account_add(
         "hello",
+        &plugin_support::built_example(),
+        "hi",
         "https://hello.example",
-        &["greeting=hi"],
-        &["--match", "https://git.example.com"],
+        &["--match", "https://git.example.com", "--set", "greeting=hi"],
         "seed=s33d\n",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
         "Added account 'hi' (Hello (example) at https://hello.example).\n\
          It answers for: https://git.example.com\nCheck it with `keyhelm login hi`.\n"
     );
+    let installed = s.plugin_path("hello");
     (s, installed)
 }
 

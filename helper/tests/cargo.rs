@@ -257,18 +257,14 @@ fn login_without_a_token_and_without_a_terminal_fails_cleanly() {
 /// Installs the `good` test plugin into the sandbox and adds account `name`, whose token
 /// (`tok-1`, one hour) comes from `service`; `seed` decides whether the service accepts.
 fn add_account(s: &Sandbox, name: &str, service: &FakeService, matches: &str, seed: &str) {
-    if !s.plugin_path("good").exists() {
-        s.drop_in_plugin("good", &plugin_support::cdylib("dev", "good"));
-    }
-    let out = s.account_add(
-        name,
+    s.plugin_account_add(
         "good",
+        &plugin_support::cdylib("dev", "good"),
+        name,
         &service.base_url,
-        &[],
         &["--match", matches],
         &format!("seed={seed}\n"),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]

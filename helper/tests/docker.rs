@@ -598,18 +598,15 @@ fn a_damaged_vault_is_reported_to_docker_and_never_overwritten() {
 
 /// The example plugin in `$KEYHELM_HOME/plugins` and an account `hi` serving `pattern`.
 fn with_hello_account(d: &Docker, pattern: &str) -> PathBuf {
-    let installed =
-        d.s.drop_in_plugin("hello", &plugin_support::built_example());
-    let out = d.s.account_add(
-        "hi",
+    d.s.plugin_account_add(
         "hello",
+        &plugin_support::built_example(),
+        "hi",
         "https://hello.example",
-        &["greeting=hi"],
-        &["--match", pattern],
+        &["--match", pattern, "--set", "greeting=hi"],
         "seed=s33d\n",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    installed
+    d.s.plugin_path("hello")
 }
 
 #[test]

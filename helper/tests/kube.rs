@@ -39,18 +39,14 @@ fn kube(s: &Sandbox, args: &[&str], info: Option<&str>) -> Output {
 /// Installs the `good` test plugin and adds account `name` (token `tok-1`, one hour, from
 /// `service`; `extra` are more arguments for `keyhelm account add`).
 fn add_account(s: &Sandbox, name: &str, service: &FakeService, seed: &str, extra: &[&str]) {
-    if !s.plugin_path("good").exists() {
-        s.drop_in_plugin("good", &plugin_support::cdylib("dev", "good"));
-    }
-    let out = s.account_add(
-        name,
+    s.plugin_account_add(
         "good",
+        &plugin_support::cdylib("dev", "good"),
+        name,
         &service.base_url,
-        &[],
         extra,
         &format!("seed={seed}\n"),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 fn credential(out: &Output) -> Value {

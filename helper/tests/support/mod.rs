@@ -5,6 +5,7 @@
 use std::ops::{Deref, DerefMut};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 // Not every test binary uses all of them.
 #[allow(unused_imports)]
@@ -51,6 +52,26 @@ impl Sandbox {
         std::fs::copy(cdylib, &installed).unwrap();
         std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o644)).unwrap();
         installed
+    }
+
+    /// `keyhelm account add NAME --provider PROVIDER --url URL --secrets-from-stdin EXTRA`
+    /// with `secrets` on stdin, which must succeed; first drops `cdylib` in as `provider`
+    /// ([`Sandbox::drop_in_plugin`]) unless a copy is there already.
+    pub fn plugin_account_add(
+        &self,
+        provider: &str,
+        cdylib: &Path,
+        name: &str,
+        url: &str,
+        extra: &[&str],
+        secrets: &str,
+    ) -> Output {
+        if !self.plugin_path(provider).exists() {
+            self.drop_in_plugin(provider, cdylib);
+        }
+        let out = self.account_add(name, provider, url, &[], extra, secrets);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        out
     }
 }
 
