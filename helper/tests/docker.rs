@@ -147,6 +147,24 @@ impl Docker {
             .env("DOCKER_HOST", daemon.host());
         run(&mut cmd, stdin)
     }
+
+    /// `docker login -u bob --password-stdin registry.example.com` with `pa55word`, which
+    /// must succeed.
+    fn login_bob(&self, daemon: &FakeDaemon) -> Output {
+        let out = self.docker(
+            daemon,
+            &[
+                "login",
+                "-u",
+                "bob",
+                "--password-stdin",
+                "registry.example.com",
+            ],
+            b"pa55word\n",
+        );
+        assert_ok(&out, "docker login");
+        out
+    }
 }
 
 fn pair(user: &str, secret: &str) -> Option<(String, String)> {
@@ -1074,18 +1092,7 @@ fn docker_login_pull_and_logout_go_through_keyhelm() {
     assert_ok(&setup(&d, &[]), "setup");
     let daemon = FakeDaemon::start("");
 
-    let out = d.docker(
-        &daemon,
-        &[
-            "login",
-            "-u",
-            "bob",
-            "--password-stdin",
-            "registry.example.com",
-        ],
-        b"pa55word\n",
-    );
-    assert_ok(&out, "docker login");
+    let out = d.login_bob(&daemon);
     assert!(text(&out.stdout).contains("Login Succeeded"));
     assert_eq!(
         daemon.calls("/auth")[0].body,
@@ -1134,18 +1141,7 @@ fn docker_identity_tokens_are_stored_under_the_token_user_name() {
     let d = Docker::new();
     assert_ok(&setup(&d, &["--registry", "registry.example.com"]), "setup");
     let daemon = FakeDaemon::start("id-t0ken&<x>");
-    let out = d.docker(
-        &daemon,
-        &[
-            "login",
-            "-u",
-            "bob",
-            "--password-stdin",
-            "registry.example.com",
-        ],
-        b"pa55word\n",
-    );
-    assert_ok(&out, "docker login");
+    d.login_bob(&daemon);
     assert_eq!(d.list(), json!({"registry.example.com": "<token>"}));
     assert_eq!(
         d.answer("registry.example.com"),
@@ -1236,18 +1232,7 @@ fn docker_finds_the_helper_only_through_setup() {
     // check that the tests above really went through keyhelm.
     let d = Docker::new();
     let daemon = FakeDaemon::start("");
-    let out = d.docker(
-        &daemon,
-        &[
-            "login",
-            "-u",
-            "bob",
-            "--password-stdin",
-            "registry.example.com",
-        ],
-        b"pa55word\n",
-    );
-    assert_ok(&out, "docker login");
+    d.login_bob(&daemon);
     assert_eq!(d.list(), json!({}));
     assert!(d.config().contains("\"auth\""), "{}", d.config());
     assert!(!Path::new(&d.s.vault_file()).exists());
