@@ -281,17 +281,15 @@ fn kubectl_gets_pods_with_the_accounts_token() {
     let out = kubectl(&s, &["get", "pods"]);
     assert!(!out.status.success(), "the static token is refused");
 
-    let out = s.keyhelm(
-        &[
-            "setup",
-            "kubectl",
-            "--account",
-            "k8s",
-            "--context",
-            "keyhelm-test",
-        ],
-        b"",
-    );
+    let setup = [
+        "setup",
+        "kubectl",
+        "--account",
+        "k8s",
+        "--context",
+        "keyhelm-test",
+    ];
+    let out = s.keyhelm(&setup, b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let exe = keyhelm_bin().canonicalize().unwrap();
     assert_eq!(
@@ -336,17 +334,7 @@ fn kubectl_gets_pods_with_the_accounts_token() {
     assert!(api.counts().authenticated > 0);
 
     // Twice is once; doctor sees it.
-    let again = s.keyhelm(
-        &[
-            "setup",
-            "kubectl",
-            "--account",
-            "k8s",
-            "--context",
-            "keyhelm-test",
-        ],
-        b"",
-    );
+    let again = s.keyhelm(&setup, b"");
     assert_eq!(
         text(&again.stdout),
         "The kubeconfig user 'keyhelm-k8s' already runs keyhelm for account 'k8s'.\n\
