@@ -447,17 +447,22 @@ pub fn remove(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// `keyhelm token NAME`: a valid access token alone on stdout.
-pub fn token(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
+/// The token of account `name` for `keyhelm token` and `keyhelm login`: a new login when
+/// `force_login`, prompts allowed on a terminal.
+fn account_token(ctx: &Ctx, name: &str, force_login: bool) -> Result<CachedToken> {
     let vault = ctx
         .vault()?
         .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))?;
     let opts = Options {
         interactive: has_terminal(),
-        force_login: false,
+        force_login,
     };
-    let request = provider::plugin_request(None, None, None, None, opts);
-    let t = provider::token(ctx, &vault, name, request, opts)?;
+    provider::token(ctx, &vault, name, provider::Target::default(), opts)
+}
+
+/// `keyhelm token NAME`: a valid access token alone on stdout.
+pub fn token(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
+    let t = account_token(ctx, name, false)?;
     let mut line = Zeroizing::new(Vec::with_capacity(t.secret.expose_secret().len() + 1));
     line.extend_from_slice(t.secret.expose_secret().as_bytes());
     line.push(b'\n');
@@ -467,15 +472,7 @@ pub fn token(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
 
 /// `keyhelm login NAME`: a fresh login, with prompts allowed.
 pub fn login(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
-    let vault = ctx
-        .vault()?
-        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))?;
-    let opts = Options {
-        interactive: has_terminal(),
-        force_login: true,
-    };
-    let request = provider::plugin_request(None, None, None, None, opts);
-    let t = provider::token(ctx, &vault, name, request, opts)?;
+    let t = account_token(ctx, name, true)?;
     let mut text = format!("Logged in to '{name}'");
     if let Some(user) = &t.username {
         text.push_str(&format!(" as {user}"));
