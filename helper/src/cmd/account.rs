@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 
 use keyhelm_core::msg::{Description, SettingSpec};
-use keyhelm_vault::{Account, CachedToken, Snapshot};
+use keyhelm_vault::{Account, CachedToken, Snapshot, Vault};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -425,10 +425,15 @@ pub fn show(ctx: &Ctx, name: &str, json: bool, output: &mut impl Write) -> Resul
     Ok(())
 }
 
+/// The vault, for a command on account `name`: NotFound naming the account when this device
+/// has none.
+fn vault_of_account(ctx: &Ctx, name: &str) -> Result<Vault> {
+    ctx.vault()?
+        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))
+}
+
 pub fn remove(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
-    let vault = ctx
-        .vault()?
-        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))?;
+    let vault = vault_of_account(ctx, name)?;
     let had_token = vault.update(|s| {
         provider::account(s, name)?;
         let had_token = s.remove_token(name);
@@ -450,9 +455,7 @@ pub fn remove(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
 /// The token of account `name` for `keyhelm token` and `keyhelm login`: a new login when
 /// `force_login`, prompts allowed on a terminal.
 fn account_token(ctx: &Ctx, name: &str, force_login: bool) -> Result<CachedToken> {
-    let vault = ctx
-        .vault()?
-        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))?;
+    let vault = vault_of_account(ctx, name)?;
     let opts = Options {
         interactive: has_terminal(),
         force_login,
@@ -490,9 +493,7 @@ pub fn login(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
 }
 
 pub fn logout(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
-    let vault = ctx
-        .vault()?
-        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))?;
+    let vault = vault_of_account(ctx, name)?;
     let message = provider::logout(ctx, &vault, name)?;
     let mut text = format!("Logged out of '{name}'; the cached token is forgotten.\n");
     if let Some(m) = message {
