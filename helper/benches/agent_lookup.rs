@@ -13,21 +13,15 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use keyhelm_vault::{Credential, CredentialKey, DeviceId, Identity, Location, Vault};
+use std::time::Duration;
+
+use common::{Home, Options, credential, keyhelm_bin, ms, percentile, run};
+use keyhelm_vault::Identity;
 use secrecy::SecretString;
 
 const PASS: &str = "bench passphrase";
-
-struct Home {
-    _dir: tempfile::TempDir,
-    home: PathBuf,
-    keyhelm_home: PathBuf,
-}
 
 fn host(i: usize) -> String {
     format!("host{i}.example.com")
@@ -35,115 +29,42 @@ fn host(i: usize) -> String {
 
 /// A keyhelm home with `n` credentials; the identity is protected with `work_factor` when given.
 fn setup(n: usize, protected: Option<u8>) -> Home {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let keyhelm_home = dir.path().join("kh");
-    std::fs::create_dir_all(&home).unwrap();
-    let identity_file = keyhelm_home.join("identity.txt");
-    let identity = Identity::generate();
-    match protected {
-        None => identity.write_new(&identity_file).unwrap(),
+    let h = Home::new();
+    let identity = match protected {
+        None => h.write_plain_identity(),
         Some(work_factor) => {
+            let identity_file = h.identity_file();
+            let identity = Identity::generate();
             let text = identity.secret_text(&identity_file).unwrap();
             let pass = SecretString::from(PASS.to_owned());
             let bytes = keyhelm_vault::protect(&text, pass, work_factor, &identity_file).unwrap();
             keyhelm_vault::write_new_private(&identity_file, &bytes).unwrap();
+            identity
         }
-    }
-    let state = keyhelm_home.join("state");
-    let device = DeviceId::load_or_create(&state).unwrap();
-    let location = Location {
-        file: keyhelm_home.join("vault/vault.age"),
-        state_dir: state,
     };
-    let vault = Vault::new(location, identity, device);
-    vault
-        .update(|s| {
-            for i in 0..n {
-                s.put_credential(Credential {
-                    key: CredentialKey {
-                        protocol: "https".into(),
-                        host: host(i),
-                        path: None,
-                        username: Some(format!("user{i}")),
-                    },
-                    password: Some(format!("password-{i}-0123456789abcdef").into()),
-                    password_expiry_utc: None,
-                    oauth_refresh_token: None,
-                    authtype: None,
-                    credential: None,
-                });
-            }
-            Ok::<_, keyhelm_vault::Error>(())
-        })
-        .unwrap();
-    Home {
-        _dir: dir,
-        home,
-        keyhelm_home,
-    }
-}
-
-fn keyhelm() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_keyhelm"))
-}
-
-fn command(h: &Home, program: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &h.home)
-        .env("KEYHELM_HOME", &h.keyhelm_home);
-    cmd
-}
-
-/// Runs `cmd` with `input`; the time from spawn to exit, stdout and the exit status.
-fn run(mut cmd: Command, input: &[u8]) -> (Duration, Vec<u8>, bool) {
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (start.elapsed(), out.stdout, out.status.success())
+    h.store(identity, (0..n).map(|i| credential("https", host(i), i)));
+    h
 }
 
 fn unlock(h: &Home) -> Duration {
-    let mut cmd = command(h, &keyhelm());
-    cmd.args(["unlock", "--passphrase-from-stdin", "--ttl", "30m"]);
-    let (t, _, ok) = run(cmd, format!("{PASS}\n").as_bytes());
-    assert!(ok, "keyhelm unlock failed");
+    let cmd = h.command(
+        &keyhelm_bin(),
+        &["unlock", "--passphrase-from-stdin", "--ttl", "30m"],
+    );
+    let (t, out) = run(cmd, format!("{PASS}\n").as_bytes());
+    assert!(out.status.success(), "keyhelm unlock failed");
     t
 }
 
 fn lock(h: &Home) {
-    let mut cmd = command(h, &keyhelm());
-    cmd.arg("lock");
-    run(cmd, b"");
-}
-
-fn percentile(xs: &mut [Duration], p: usize) -> Duration {
-    xs.sort();
-    xs[(xs.len() * p / 100).min(xs.len() - 1)]
+    run(h.command(&keyhelm_bin(), &["lock"]), b"");
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-    };
-    let sizes: Vec<usize> = opt("--sizes")
-        .map(|s| s.split(',').map(|n| n.parse().unwrap()).collect())
-        .unwrap_or_else(|| vec![1, 100, 1_000]);
-    let runs: usize = opt("--runs").map(|r| r.parse().unwrap()).unwrap_or(200);
-    let unlock_runs: usize = opt("--unlock-runs")
-        .map(|r| r.parse().unwrap())
-        .unwrap_or(3);
+    let opts = Options::from_env();
+    let sizes = opts.sizes(&[1, 100, 1_000]);
+    let runs: usize = opts.get("--runs", 200);
+    let unlock_runs: usize = opts.get("--unlock-runs", 3);
 
     println!("whole-process `keyhelm get`, {runs} runs per cell (interleaved)");
     println!(
@@ -157,27 +78,19 @@ fn main() {
         unlock(&protected);
         let request = format!("protocol=https\nhost={}\n", host(0));
         let expected = b"password=password-0-0123456789abcdef";
-        let mut times = [Vec::new(), Vec::new()];
-        for round in 0..runs + 5 {
-            for (i, h) in [&plain, &protected].into_iter().enumerate() {
-                let mut cmd = command(h, &keyhelm());
-                cmd.arg("get");
-                let (t, out, ok) = run(cmd, request.as_bytes());
-                assert!(
-                    ok && out.windows(expected.len()).any(|w| w == expected),
-                    "lookup {i} did not answer: {}",
-                    String::from_utf8_lossy(&out)
-                );
-                if round >= 5 {
-                    times[i].push(t); // The first rounds warm the page cache.
-                }
-            }
-        }
+        let [mut p, mut a] = common::interleaved(runs, |i| {
+            let h = [&plain, &protected][i];
+            let (t, out) = run(h.command(&keyhelm_bin(), &["get"]), request.as_bytes());
+            assert!(
+                out.status.success() && out.stdout.windows(expected.len()).any(|w| w == expected),
+                "lookup {i} did not answer: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            t
+        });
         lock(&protected);
-        let [mut p, mut a] = times;
         let (pm, am) = (percentile(&mut p, 50), percentile(&mut a, 50));
         let (p9, a9) = (percentile(&mut p, 90), percentile(&mut a, 90));
-        let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1e3);
         println!(
             "{n:>7}  {:>13}  {:>13}  {:>13}  {:>13}  {:>7.2}",
             ms(pm),

@@ -12,47 +12,24 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use keyhelm_vault::{
-    Account, CachedToken, Credential, CredentialKey, DeviceId, Identity, Location, Vault,
-};
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    home: PathBuf,
-    keyhelm_home: PathBuf,
-}
+use common::{Home, Options, credential, median, ms, run};
+use keyhelm_vault::{Account, CachedToken};
 
 fn registry(i: usize) -> String {
     format!("registry{i}.example.com")
 }
 
-fn setup(n: usize) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let keyhelm_home = dir.path().join("keyhelm");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::create_dir_all(keyhelm_home.join("plugins")).unwrap();
-    let identity = Identity::generate();
-    identity
-        .write_new(&keyhelm_home.join("identity.txt"))
-        .unwrap();
-    let state = keyhelm_home.join("state");
-    let device = DeviceId::load_or_create(&state).unwrap();
-    let vault = Vault::new(
-        Location {
-            file: keyhelm_home.join("vault/vault.age"),
-            state_dir: state,
-        },
-        Identity::from_file(&keyhelm_home.join("identity.txt")).unwrap(),
-        device,
-    );
+fn setup(n: usize) -> Home {
+    let h = Home::new();
+    let identity = h.write_plain_identity();
+    std::fs::create_dir_all(h.keyhelm_home.join("plugins")).unwrap();
     let far = 4_102_444_800; // 2100-01-01
-    vault
+    h.vault(identity)
         .update(|s| {
             // Half docker's, half git's: both front-ends read the whole vault.
             for i in 0..n {
@@ -61,19 +38,7 @@ fn setup(n: usize) -> Setup {
                 } else {
                     ("https", format!("git{i}.example.com"))
                 };
-                s.put_credential(Credential {
-                    key: CredentialKey {
-                        protocol: protocol.into(),
-                        host,
-                        path: None,
-                        username: Some(format!("user{i}")),
-                    },
-                    password: Some(format!("password-{i}-0123456789abcdef").into()),
-                    password_expiry_utc: None,
-                    oauth_refresh_token: None,
-                    authtype: None,
-                    credential: None,
-                });
+                s.put_credential(credential(protocol, host, i));
             }
             s.put_account(Account {
                 name: "work".into(),
@@ -96,67 +61,17 @@ fn setup(n: usize) -> Setup {
         })
         .unwrap();
     // git credential-store's file, newest first, with as many lines.
-    let lines: String = (0..n.max(1))
-        .rev()
-        .map(|i| {
-            format!(
-                "https://user{i}:password-{i}-0123456789abcdef@{}\n",
-                registry(i)
-            )
-        })
-        .collect();
-    std::fs::write(home.join(".git-credentials"), lines).unwrap();
-    Setup {
-        _dir: dir,
-        home,
-        keyhelm_home,
-    }
-}
-
-fn command(s: &Setup, program: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &s.home)
-        .env("KEYHELM_HOME", &s.keyhelm_home)
-        .env("GIT_CONFIG_NOSYSTEM", "1");
-    cmd
-}
-
-fn run(mut cmd: Command, input: &[u8]) -> (Duration, Vec<u8>) {
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // `list` never reads its stdin: a closed pipe is expected there.
-    let _ = child.stdin.take().unwrap().write_all(input);
-    let out = child.wait_with_output().unwrap();
-    (start.elapsed(), out.stdout)
-}
-
-fn median(mut xs: Vec<Duration>) -> Duration {
-    xs.sort();
-    xs[xs.len() / 2]
+    h.write_git_credentials((0..n.max(1)).rev().map(|i| (i, registry(i))));
+    h
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-    };
-    let sizes: Vec<usize> = opt("--sizes")
-        .map(|s| s.split(',').map(|n| n.parse().unwrap()).collect())
-        .unwrap_or_else(|| vec![1, 100, 1_000, 10_000]);
-    let runs: usize = opt("--runs").map(|r| r.parse().unwrap()).unwrap_or(100);
+    let opts = Options::from_env();
+    let sizes = opts.sizes(&[1, 100, 1_000, 10_000]);
+    let runs: usize = opts.get("--runs", 100);
     let helper = PathBuf::from(env!("CARGO_BIN_EXE_docker-credential-keyhelm"));
-    let keyhelm = PathBuf::from(env!("CARGO_BIN_EXE_keyhelm"));
-    let git = PathBuf::from("git");
+    let keyhelm = common::keyhelm_bin();
+    let git = Path::new("git");
 
     println!("whole-process latency, median of {runs} runs per cell (interleaved)");
     println!(
@@ -164,58 +79,53 @@ fn main() {
         "entries", "docker get", "account", "not found", "list", "keyhelm get", "cred-store"
     );
     for n in sizes {
-        let s = setup(n);
+        let h = setup(n);
         let oldest = registry(0);
         let git_request = format!("protocol=https\nhost={oldest}\n");
         // Each cell: the command, its stdin, and text its answer must contain.
-        let make = || -> Vec<(Command, Vec<u8>, String)> {
-            vec![
-                (
-                    command(&s, &helper, &["get"]),
+        let cell = |i: usize| -> (Command, Vec<u8>, String) {
+            match i {
+                0 => (
+                    h.command(&helper, &["get"]),
                     oldest.clone().into_bytes(),
                     "\"Secret\":\"password-0-".to_owned(),
                 ),
-                (
-                    command(&s, &helper, &["get"]),
+                1 => (
+                    h.command(&helper, &["get"]),
                     b"account.example.com".to_vec(),
                     "\"Secret\":\"account-token-".to_owned(),
                 ),
-                (
-                    command(&s, &helper, &["get"]),
+                2 => (
+                    h.command(&helper, &["get"]),
                     b"unknown.example.com".to_vec(),
                     "credentials not found in native keychain".to_owned(),
                 ),
-                (
-                    command(&s, &helper, &["list"]),
+                3 => (
+                    h.command(&helper, &["list"]),
                     b"unused".to_vec(),
                     format!("\"{oldest}\":\"user0\""),
                 ),
-                (
-                    command(&s, &keyhelm, &["get"]),
+                4 => (
+                    h.command(&keyhelm, &["get"]),
                     // git's lookup of a host that only docker has: a miss after the full read.
                     git_request.clone().into_bytes(),
                     String::new(),
                 ),
-                (
-                    command(&s, &git, &["credential-store", "get"]),
+                _ => (
+                    h.command(git, &["credential-store", "get"]),
                     git_request.clone().into_bytes(),
                     "password=password-0-".to_owned(),
                 ),
-            ]
-        };
-        let mut times: Vec<Vec<Duration>> = vec![Vec::new(); 6];
-        for round in 0..runs + 5 {
-            for (i, (cmd, input, expected)) in make().into_iter().enumerate() {
-                let (t, out) = run(cmd, &input);
-                let out = String::from_utf8_lossy(&out);
-                assert!(out.contains(&expected), "cell {i} answered: {out}");
-                if round >= 5 {
-                    times[i].push(t); // The first rounds warm the page cache.
-                }
             }
-        }
-        let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1e3);
-        let medians: Vec<String> = times.into_iter().map(|t| ms(median(t))).collect();
+        };
+        let times: [_; 6] = common::interleaved(runs, |i| {
+            let (cmd, input, expected) = cell(i);
+            let (t, out) = run(cmd, &input);
+            let out = String::from_utf8_lossy(&out.stdout);
+            assert!(out.contains(&expected), "cell {i} answered: {out}");
+            t
+        });
+        let medians = times.map(|t| ms(median(t)));
         println!(
             "{n:>7}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}",
             medians[0], medians[1], medians[2], medians[3], medians[4], medians[5]

@@ -7,6 +7,7 @@
 //! folder, and the vault is read again once the lock is held, so two lookups that find the
 //! same expired token cause one login, not two.
 
+use std::borrow::Borrow;
 use std::path::PathBuf;
 
 use keyhelm_core::msg::{
@@ -29,6 +30,26 @@ pub struct Options {
     pub force_login: bool,
 }
 
+impl Options {
+    /// A lookup's: the cached token when it is fresh, prompts only when `interactive`.
+    pub fn lookup(interactive: bool) -> Options {
+        Options {
+            interactive,
+            force_login: false,
+        }
+    }
+}
+
+/// What a token is for, as the plugin is told: the lookup's URL parts and user name (none
+/// for `keyhelm token`, `login` and `logout`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Target<'a> {
+    pub protocol: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub username: Option<&'a str>,
+}
+
 /// The unix time now.
 pub fn now() -> u64 {
     std::time::SystemTime::now()
@@ -47,6 +68,11 @@ pub fn is_fresh(token: &CachedToken, now: u64) -> bool {
             expiry > now.saturating_add(margin)
         }
     }
+}
+
+/// `token` when it can still be handed out now ([`is_fresh`]).
+pub fn fresh<T: Borrow<CachedToken>>(token: Option<T>) -> Option<T> {
+    token.filter(|t| is_fresh(t.borrow(), now()))
 }
 
 /// The account named `name`, or a NotFound failure that lists what exists.
@@ -203,13 +229,13 @@ pub fn plugin_account(account: &Account) -> msg::Account {
 }
 
 /// A request as the plugin sees it.
-pub fn plugin_request(
-    protocol: Option<&str>,
-    host: Option<&str>,
-    path: Option<&str>,
-    username: Option<&str>,
-    opts: Options,
-) -> CredentialRequest {
+pub fn plugin_request(target: Target<'_>, opts: Options) -> CredentialRequest {
+    let Target {
+        protocol,
+        host,
+        path,
+        username,
+    } = target;
     let mut req = CredentialRequest::default();
     req.protocol = protocol.map(str::to_owned);
     req.host = host.map(str::to_owned);
@@ -251,18 +277,19 @@ impl PrivateMode for std::fs::OpenOptions {
 }
 
 /// A valid token for the account: the cached one when fresh, otherwise a new one from its
-/// plugin (written to the vault before it is returned).
+/// plugin (written to the vault before it is returned). The plugin is told `target` and
+/// `opts`.
 pub fn token(
     ctx: &Ctx,
     vault: &Vault,
     name: &str,
-    req: CredentialRequest,
+    target: Target<'_>,
     opts: Options,
 ) -> Result<CachedToken> {
     if !opts.force_login {
         let snapshot = vault.read()?;
         account(&snapshot, name)?;
-        if let Some(t) = snapshot.token(name).filter(|t| is_fresh(t, now())) {
+        if let Some(t) = fresh(snapshot.token(name)) {
             return Ok(t.clone());
         }
     }
@@ -271,7 +298,7 @@ pub fn token(
     let snapshot = vault.read()?;
     let account = account(&snapshot, name)?.clone();
     if !opts.force_login
-        && let Some(t) = snapshot.token(name).filter(|t| is_fresh(t, now()))
+        && let Some(t) = fresh(snapshot.token(name))
     {
         return Ok(t.clone());
     }
@@ -280,7 +307,11 @@ pub fn token(
 
     let plugin = load(ctx, &account.provider)?;
     let services = services(&account, opts.interactive)?;
-    let request = GetRequest::new(plugin_account(&account), req, state);
+    let request = GetRequest::new(
+        plugin_account(&account),
+        plugin_request(target, opts),
+        state,
+    );
     tracing::debug!(account = name, provider = %account.provider, "asking the provider for a token");
     let answer = plugin
         .get(&services, &request)
@@ -351,7 +382,7 @@ pub fn logout(ctx: &Ctx, vault: &Vault, name: &str) -> Result<Option<String>> {
     let services = services(&account, false)?;
     let request = LogoutRequest::new(
         plugin_account(&account),
-        plugin_request(None, None, None, None, Options::default()),
+        plugin_request(Target::default(), Options::default()),
         state,
         token,
     );

@@ -6,7 +6,6 @@
 mod plugin_support;
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use support::{Sandbox, text};
@@ -15,36 +14,20 @@ use support::{Sandbox, text};
 /// https://git.example.com.
 fn with_hello() -> (Sandbox, PathBuf) {
     let s = Sandbox::new();
-    let plugins = s.keyhelm_home().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::set_permissions(s.keyhelm_home(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let installed = plugins.join("libkeyhelm_hello.so");
-    std::fs::copy(plugin_support::built_example(), &installed).unwrap();
-    std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = s.keyhelm(
-        &[
-            "account",
-            "add",
-            "hi",
-            "--provider",
-            "hello",
-            "--url",
-            "https://hello.example",
-            "--match",
-            "https://git.example.com",
-            "--set",
-            "greeting=hi",
-            "--secrets-from-stdin",
-        ],
-        b"seed=s33d\n",
+    let out = s.plugin_account_add(
+        "hello",
+        &plugin_support::built_example(),
+        "hi",
+        "https://hello.example",
+        &["--match", "https://git.example.com", "--set", "greeting=hi"],
+        "seed=s33d\n",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
         "Added account 'hi' (Hello (example) at https://hello.example).\n\
          It answers for: https://git.example.com\nCheck it with `keyhelm login hi`.\n"
     );
+    let installed = s.plugin_path("hello");
     (s, installed)
 }
 

@@ -11,10 +11,9 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use keyhelm_testkit::pty::Pty;
-use support::{Sandbox, keyhelm_bin, mode, run, text};
+use support::{Sandbox, keyhelm_bin, mode, run, text, wait_until};
 
 const PASS: &str = "correct horse battery staple";
 /// A small work factor keeps the tests fast; the default (18) is checked separately.
@@ -46,8 +45,9 @@ fn socket(s: &Sandbox) -> PathBuf {
     s.keyhelm_home().join("run").join("agent.sock")
 }
 
-fn init_protected(s: &Sandbox) -> String {
-    let out = keyhelm(
+/// `keyhelm init --passphrase` with [`PASS`] on stdin, at the small work factor.
+fn init_passphrase(s: &Sandbox) -> Output {
+    keyhelm(
         s,
         &[
             "init",
@@ -57,9 +57,28 @@ fn init_protected(s: &Sandbox) -> String {
             WF,
         ],
         &format!("{PASS}\n"),
-    );
+    )
+}
+
+/// A new passphrase-protected identity; returns its public key.
+fn init_protected(s: &Sandbox) -> String {
+    let out = init_passphrase(s);
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout).trim().to_owned()
+}
+
+/// A sandbox whose identity is protected by [`PASS`].
+fn protected_sandbox() -> Sandbox {
+    let s = Sandbox::new();
+    init_protected(&s);
+    s
+}
+
+/// Stores [`CREDENTIAL`] through a short-lived agent, then locks again.
+fn store_then_lock(s: &Sandbox) {
+    unlock(s, "10m");
+    approve(s);
+    assert!(keyhelm(s, &["lock"], "").status.success());
 }
 
 /// `keyhelm unlock --passphrase-from-stdin --ttl <ttl>`; returns the agent's pid.
@@ -95,15 +114,6 @@ impl Drop for Locks<'_> {
     }
 }
 
-/// Waits (bounded; never a measurement) until `done` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn fill(s: &Sandbox) -> Output {
     git(s, &["credential", "fill"], REQUEST)
 }
@@ -119,6 +129,38 @@ const LOCKED_ERROR: &str = "keyhelm: error: this device's identity {} is locked:
 
 fn locked_error(s: &Sandbox) -> String {
     LOCKED_ERROR.replace("{}", &identity_file(s).display().to_string())
+}
+
+/// A lookup without a terminal finds the identity locked: exit 5, nothing on stdout, and
+/// [`LOCKED_ERROR`].
+#[track_caller]
+fn assert_lookup_is_locked(s: &Sandbox) {
+    let out = keyhelm(s, &["get"], REQUEST);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), locked_error(s));
+}
+
+/// `git credential fill` of [`REQUEST`] on a pseudo-terminal.
+fn fill_on_terminal(s: &Sandbox) -> Pty {
+    let mut cmd = s.command("sh");
+    cmd.args([
+        "-c",
+        "printf 'protocol=https\\nhost=git.example.com\\n\\n' | git credential fill",
+    ]);
+    Pty::spawn(&cmd).unwrap()
+}
+
+/// Kills the agent `pid` without letting it clean up, and waits until it is gone.
+fn kill_agent(pid: u32) {
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until("the agent died", || !is_running(pid));
 }
 
 fn is_running(pid: u32) -> bool {
@@ -268,10 +310,7 @@ fn init_passphrase_on_a_terminal_then_unlock_lookups_and_lock() {
     assert!(!socket(&s).exists());
     assert!(!socket(&s).with_file_name("agent.json").exists());
     wait_until("the agent ended", || !is_running(pid));
-    let out = keyhelm(&s, &["get"], REQUEST);
-    assert_eq!(out.status.code(), Some(5));
-    assert_eq!(text(&out.stdout), "");
-    assert_eq!(text(&out.stderr), locked_error(&s));
+    assert_lookup_is_locked(&s);
     let out = keyhelm(&s, &["lock"], "");
     assert!(out.status.success());
     assert_eq!(
@@ -295,12 +334,8 @@ fn init_passphrase_on_a_terminal_then_unlock_lookups_and_lock() {
 
 #[test]
 fn a_lookup_without_an_agent_or_a_terminal_fails_with_run_keyhelm_unlock() {
-    let s = Sandbox::new();
-    init_protected(&s);
-    let out = keyhelm(&s, &["get"], REQUEST);
-    assert_eq!(out.status.code(), Some(5));
-    assert_eq!(text(&out.stdout), "");
-    assert_eq!(text(&out.stderr), locked_error(&s));
+    let s = protected_sandbox();
+    assert_lookup_is_locked(&s);
 
     // Through git: the message reaches the user, and git finds nothing.
     let out = fill(&s);
@@ -317,21 +352,12 @@ fn a_lookup_without_an_agent_or_a_terminal_fails_with_run_keyhelm_unlock() {
 
 #[test]
 fn a_lookup_on_a_terminal_asks_for_the_passphrase_and_starts_an_agent() {
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
-    // Store a credential through a short-lived agent, then lock again.
-    unlock(&s, "10m");
-    approve(&s);
-    assert!(keyhelm(&s, &["lock"], "").status.success());
+    store_then_lock(&s);
 
     // git on a terminal: keyhelm asks on the terminal, not on git's pipes.
-    let mut cmd = s.command("sh");
-    cmd.args([
-        "-c",
-        "printf 'protocol=https\\nhost=git.example.com\\n\\n' | git credential fill",
-    ]);
-    let mut pty = Pty::spawn(&cmd).unwrap();
+    let mut pty = fill_on_terminal(&s);
     let id = identity_file(&s).display().to_string();
     pty.answer(&format!("keyhelm: passphrase for {id}: "), "not it")
         .unwrap();
@@ -357,8 +383,7 @@ fn a_lookup_on_a_terminal_asks_for_the_passphrase_and_starts_an_agent() {
 
 #[test]
 fn a_wrong_passphrase_unlocks_nothing() {
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
     let out = keyhelm(
         &s,
@@ -417,41 +442,28 @@ fn a_wrong_passphrase_unlocks_nothing() {
 
 #[test]
 fn the_agent_forgets_the_key_when_its_time_to_live_runs_out() {
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
     let pid = unlock(&s, "3s");
     // Whether a lookup still makes it before the deadline depends on the machine's speed, so
     // only the ending is checked: the agent removes its socket and exits by itself.
     wait_until("the agent removed its socket", || !socket(&s).exists());
     wait_until("the agent ended", || !is_running(pid));
-    let out = keyhelm(&s, &["get"], REQUEST);
-    assert_eq!(out.status.code(), Some(5));
-    assert_eq!(text(&out.stderr), locked_error(&s));
+    assert_lookup_is_locked(&s);
 }
 
 #[test]
 fn a_stale_socket_is_handled_cleanly() {
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
     let pid = unlock(&s, "10m");
     approve(&s);
     // The agent dies without cleaning up: its socket stays behind.
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    wait_until("the agent died", || !is_running(pid));
+    kill_agent(pid);
     assert!(socket(&s).exists());
 
     // A lookup treats it as "no agent", not as a connection error.
-    let out = keyhelm(&s, &["get"], REQUEST);
-    assert_eq!(out.status.code(), Some(5));
-    assert_eq!(text(&out.stderr), locked_error(&s));
+    assert_lookup_is_locked(&s);
     let report = text(&keyhelm(&s, &["doctor"], "").stdout);
     assert!(
         report.contains(&format!(
@@ -472,14 +484,7 @@ fn a_stale_socket_is_handled_cleanly() {
     );
 
     // lock removes a stale socket.
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &new_pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    wait_until("the agent died", || !is_running(new_pid));
+    kill_agent(new_pid);
     let out = keyhelm(&s, &["lock"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
@@ -495,8 +500,7 @@ fn a_stale_socket_is_handled_cleanly() {
 
 #[test]
 fn unlocking_again_replaces_the_agent_with_a_new_time_to_live() {
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
     let first = unlock(&s, "10m");
     approve(&s);
@@ -518,17 +522,7 @@ fn init_passphrase_protects_an_existing_identity_in_place() {
     let out = keyhelm(&s, &["init"], "");
     let public = text(&out.stdout).trim().to_owned();
     approve(&s);
-    let out = keyhelm(
-        &s,
-        &[
-            "init",
-            "--passphrase",
-            "--passphrase-from-stdin",
-            "--scrypt-work-factor",
-            WF,
-        ],
-        &format!("{PASS}\n"),
-    );
+    let out = init_passphrase(&s);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), public, "the same key");
     assert!(text(&out.stderr).contains(&format!(
@@ -573,8 +567,7 @@ fn init_passphrase_protects_an_existing_identity_in_place() {
 
 #[test]
 fn the_foreground_agent_serves_until_locked() {
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
     let mut agent = foreground_agent(&s);
     let first = read_line(&mut agent.1);
@@ -652,8 +645,7 @@ fn the_agent_refuses_other_users() {
         );
         return;
     }
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
     let mut agent = foreground_agent(&s);
     let first = read_line(&mut agent.1);
@@ -764,8 +756,7 @@ fn unlock_and_lock_explain_what_there_is_to_do() {
 
 #[test]
 fn parallel_lookups_through_one_agent_all_get_their_answer() {
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
     unlock(&s, "10m");
     approve(&s);
@@ -784,8 +775,7 @@ fn parallel_lookups_through_one_agent_all_get_their_answer() {
 
 #[test]
 fn an_agent_of_another_identity_file_is_noticed() {
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
     let pid = unlock(&s, "10m");
     // The identity file is replaced while the agent runs (a new protected identity).
@@ -817,12 +807,9 @@ fn an_agent_of_another_identity_file_is_noticed() {
 
 #[test]
 fn an_agent_that_cannot_start_is_reported_and_the_lookup_still_answers() {
-    let s = Sandbox::new();
-    init_protected(&s);
+    let s = protected_sandbox();
     let _locks = Locks(&s);
-    unlock(&s, "10m");
-    approve(&s);
-    assert!(keyhelm(&s, &["lock"], "").status.success());
+    store_then_lock(&s);
     // The agent's folder is open to others: no agent will use it.
     let run = s.keyhelm_home().join("run");
     chmod(&run, 0o755);
@@ -842,12 +829,7 @@ fn an_agent_that_cannot_start_is_reported_and_the_lookup_still_answers() {
     );
     // A lookup on a terminal still answers with the passphrase typed; it says the agent did
     // not start, so the passphrase will be asked again next time.
-    let mut cmd = s.command("sh");
-    cmd.args([
-        "-c",
-        "printf 'protocol=https\\nhost=git.example.com\\n\\n' | git credential fill",
-    ]);
-    let mut pty = Pty::spawn(&cmd).unwrap();
+    let mut pty = fill_on_terminal(&s);
     pty.answer(
         &format!("keyhelm: passphrase for {}: ", identity_file(&s).display()),
         PASS,

@@ -6,7 +6,6 @@
 mod plugin_support;
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -258,30 +257,14 @@ fn login_without_a_token_and_without_a_terminal_fails_cleanly() {
 /// Installs the `good` test plugin into the sandbox and adds account `name`, whose token
 /// (`tok-1`, one hour) comes from `service`; `seed` decides whether the service accepts.
 fn add_account(s: &Sandbox, name: &str, service: &FakeService, matches: &str, seed: &str) {
-    let plugins = s.keyhelm_home().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    for dir in [s.keyhelm_home(), plugins.clone()] {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    if !plugins.join("libkeyhelm_good.so").exists() {
-        plugin_support::install("good", "good", &plugins);
-    }
-    let out = s.keyhelm(
-        &[
-            "account",
-            "add",
-            name,
-            "--provider",
-            "good",
-            "--url",
-            &service.base_url,
-            "--match",
-            matches,
-            "--secrets-from-stdin",
-        ],
-        format!("seed={seed}\n").as_bytes(),
+    s.plugin_account_add(
+        "good",
+        &plugin_support::cdylib("dev", "good"),
+        name,
+        &service.base_url,
+        &["--match", matches],
+        &format!("seed={seed}\n"),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -384,6 +367,24 @@ fn cargo(s: &Sandbox, dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     support::run(&mut cmd, stdin)
 }
 
+/// `keyhelm setup cargo` for registry `testreg` at `registry`'s index, which must succeed.
+fn setup_testreg(s: &Sandbox, registry: &CargoRegistry) -> Output {
+    ok(
+        s.keyhelm(
+            &[
+                "setup",
+                "cargo",
+                "--registry",
+                "testreg",
+                "--index",
+                &registry.index_url(),
+            ],
+            b"",
+        ),
+        "setup",
+    )
+}
+
 fn ok(out: Output, what: &str) -> Output {
     assert!(
         out.status.success(),
@@ -400,20 +401,7 @@ fn real_cargo_logs_in_fetches_publishes_and_logs_out_through_keyhelm() {
     registry.publish("hello-dep", "0.1.0").unwrap();
     let s = Sandbox::new();
 
-    let out = ok(
-        s.keyhelm(
-            &[
-                "setup",
-                "cargo",
-                "--registry",
-                "testreg",
-                "--index",
-                &registry.index_url(),
-            ],
-            b"",
-        ),
-        "setup",
-    );
+    let out = setup_testreg(&s, &registry);
     let config = s.env.cargo_home().join("config.toml");
     assert_eq!(
         text(&out.stdout),
@@ -593,20 +581,7 @@ fn real_cargo_fetches_with_an_accounts_token() {
         .trim_start_matches("sparse+")
         .to_owned();
     add_account(&s, "reg", &service, &index_http, "s33d");
-    ok(
-        s.keyhelm(
-            &[
-                "setup",
-                "cargo",
-                "--registry",
-                "testreg",
-                "--index",
-                &registry.index_url(),
-            ],
-            b"",
-        ),
-        "setup",
-    );
+    setup_testreg(&s, &registry);
     let dir = consumer(&s, "consumer");
     ok(cargo(&s, &dir, &["fetch"], b""), "cargo fetch");
     assert!(registry.counts().accepted >= 3, "{:?}", registry.counts());
@@ -621,20 +596,7 @@ fn real_cargo_fetches_with_an_accounts_token() {
 fn cargo_login_on_a_terminal_prompts_through_keyhelm() {
     let registry = CargoRegistry::start(CargoAuthPolicy::token(TOKEN)).unwrap();
     let s = Sandbox::new();
-    ok(
-        s.keyhelm(
-            &[
-                "setup",
-                "cargo",
-                "--registry",
-                "testreg",
-                "--index",
-                &registry.index_url(),
-            ],
-            b"",
-        ),
-        "setup",
-    );
+    setup_testreg(&s, &registry);
     let mut cmd = s.command(cargo_program());
     cmd.args(["login", "--registry", "testreg"]);
     let mut pty = Pty::spawn(&cmd).unwrap();

@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use support::{Sandbox, keyhelm_bin, text};
@@ -18,32 +18,43 @@ fn count(s: &Sandbox) -> usize {
     json["credentials"].as_array().unwrap().len()
 }
 
-#[test]
-fn thirty_two_processes_storing_at_once_lose_nothing() {
-    let s = Sandbox::new();
-    // Start from an existing vault so that every process takes the read-modify-write path.
-    s.approve("protocol=https\nhost=seed.tld\nusername=u\npassword=p\n");
-    let children: Vec<_> = (0..32)
-        .map(|i| {
-            let mut child = s
-                .command(keyhelm_bin())
-                .arg("store")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let input =
-                format!("protocol=https\nhost=host{i}.tld\nusername=user{i}\npassword=pw{i}\n");
-            std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
-            drop(child.stdin.take());
-            child
-        })
+/// Starts `keyhelm store` with `input` on its stdin (then closed) and stdout dropped.
+fn spawn_store(s: &Sandbox, input: &str, stderr: Stdio) -> Child {
+    let mut child = s
+        .command(keyhelm_bin())
+        .arg("store")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    child
+}
+
+/// Runs one `keyhelm store` per input, all at once; every one must succeed.
+fn store_all_at_once(s: &Sandbox, inputs: impl Iterator<Item = String>) {
+    let children: Vec<_> = inputs
+        .map(|input| spawn_store(s, &input, Stdio::piped()))
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
+}
+
+#[test]
+fn thirty_two_processes_storing_at_once_lose_nothing() {
+    let s = Sandbox::new();
+    // Start from an existing vault so that every process takes the read-modify-write path.
+    s.approve("protocol=https\nhost=seed.tld\nusername=u\npassword=p\n");
+    store_all_at_once(
+        &s,
+        (0..32).map(|i| {
+            format!("protocol=https\nhost=host{i}.tld\nusername=user{i}\npassword=pw{i}\n")
+        }),
+    );
     assert_eq!(count(&s), 33);
     for i in 0..32 {
         let out = s.keyhelm(
@@ -71,17 +82,8 @@ fn a_writer_killed_at_any_point_leaves_the_old_or_the_new_vault() {
     };
     let mut stored = 1;
     for round in 0..60 {
-        let mut child = s
-            .command(keyhelm_bin())
-            .arg("store")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
         let input = format!("protocol=https\nhost=k{round}.tld\nusername=u\npassword=p{round}\n");
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
-        drop(child.stdin.take());
+        let mut child = spawn_store(&s, &input, Stdio::null());
         std::thread::sleep(Duration::from_micros(next() % 8000));
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
@@ -110,26 +112,10 @@ fn the_first_stores_of_a_new_device_at_once_create_one_identity() {
     // create the identity, and none may fail or end up with a key of its own.
     for _ in 0..5 {
         let s = Sandbox::new();
-        let children: Vec<_> = (0..8)
-            .map(|i| {
-                let mut child = s
-                    .command(keyhelm_bin())
-                    .arg("store")
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                let input = format!("protocol=https\nhost=new{i}.tld\nusername=u\npassword=p{i}\n");
-                std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
-                drop(child.stdin.take());
-                child
-            })
-            .collect();
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", text(&out.stderr));
-        }
+        store_all_at_once(
+            &s,
+            (0..8).map(|i| format!("protocol=https\nhost=new{i}.tld\nusername=u\npassword=p{i}\n")),
+        );
         assert_eq!(count(&s), 8);
     }
 }

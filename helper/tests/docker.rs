@@ -147,6 +147,24 @@ impl Docker {
             .env("DOCKER_HOST", daemon.host());
         run(&mut cmd, stdin)
     }
+
+    /// `docker login -u bob --password-stdin registry.example.com` with `pa55word`, which
+    /// must succeed.
+    fn login_bob(&self, daemon: &FakeDaemon) -> Output {
+        let out = self.docker(
+            daemon,
+            &[
+                "login",
+                "-u",
+                "bob",
+                "--password-stdin",
+                "registry.example.com",
+            ],
+            b"pa55word\n",
+        );
+        assert_ok(&out, "docker login");
+        out
+    }
 }
 
 fn pair(user: &str, secret: &str) -> Option<(String, String)> {
@@ -598,32 +616,15 @@ fn a_damaged_vault_is_reported_to_docker_and_never_overwritten() {
 
 /// The example plugin in `$KEYHELM_HOME/plugins` and an account `hi` serving `pattern`.
 fn with_hello_account(d: &Docker, pattern: &str) -> PathBuf {
-    let plugins = d.s.keyhelm_home().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::set_permissions(d.s.keyhelm_home(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let installed = plugins.join("libkeyhelm_hello.so");
-    std::fs::copy(plugin_support::built_example(), &installed).unwrap();
-    std::fs::set_permissions(&installed, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = d.s.keyhelm(
-        &[
-            "account",
-            "add",
-            "hi",
-            "--provider",
-            "hello",
-            "--url",
-            "https://hello.example",
-            "--match",
-            pattern,
-            "--set",
-            "greeting=hi",
-            "--secrets-from-stdin",
-        ],
-        b"seed=s33d\n",
+    d.s.plugin_account_add(
+        "hello",
+        &plugin_support::built_example(),
+        "hi",
+        "https://hello.example",
+        &["--match", pattern, "--set", "greeting=hi"],
+        "seed=s33d\n",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    installed
+    d.s.plugin_path("hello")
 }
 
 #[test]
@@ -1091,18 +1092,7 @@ fn docker_login_pull_and_logout_go_through_keyhelm() {
     assert_ok(&setup(&d, &[]), "setup");
     let daemon = FakeDaemon::start("");
 
-    let out = d.docker(
-        &daemon,
-        &[
-            "login",
-            "-u",
-            "bob",
-            "--password-stdin",
-            "registry.example.com",
-        ],
-        b"pa55word\n",
-    );
-    assert_ok(&out, "docker login");
+    let out = d.login_bob(&daemon);
     assert!(text(&out.stdout).contains("Login Succeeded"));
     assert_eq!(
         daemon.calls("/auth")[0].body,
@@ -1151,18 +1141,7 @@ fn docker_identity_tokens_are_stored_under_the_token_user_name() {
     let d = Docker::new();
     assert_ok(&setup(&d, &["--registry", "registry.example.com"]), "setup");
     let daemon = FakeDaemon::start("id-t0ken&<x>");
-    let out = d.docker(
-        &daemon,
-        &[
-            "login",
-            "-u",
-            "bob",
-            "--password-stdin",
-            "registry.example.com",
-        ],
-        b"pa55word\n",
-    );
-    assert_ok(&out, "docker login");
+    d.login_bob(&daemon);
     assert_eq!(d.list(), json!({"registry.example.com": "<token>"}));
     assert_eq!(
         d.answer("registry.example.com"),
@@ -1253,18 +1232,7 @@ fn docker_finds_the_helper_only_through_setup() {
     // check that the tests above really went through keyhelm.
     let d = Docker::new();
     let daemon = FakeDaemon::start("");
-    let out = d.docker(
-        &daemon,
-        &[
-            "login",
-            "-u",
-            "bob",
-            "--password-stdin",
-            "registry.example.com",
-        ],
-        b"pa55word\n",
-    );
-    assert_ok(&out, "docker login");
+    d.login_bob(&daemon);
     assert_eq!(d.list(), json!({}));
     assert!(d.config().contains("\"auth\""), "{}", d.config());
     assert!(!Path::new(&d.s.vault_file()).exists());

@@ -7,7 +7,6 @@ mod plugin_support;
 mod support;
 
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,27 +39,14 @@ fn kube(s: &Sandbox, args: &[&str], info: Option<&str>) -> Output {
 /// Installs the `good` test plugin and adds account `name` (token `tok-1`, one hour, from
 /// `service`; `extra` are more arguments for `keyhelm account add`).
 fn add_account(s: &Sandbox, name: &str, service: &FakeService, seed: &str, extra: &[&str]) {
-    let plugins = s.keyhelm_home().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    for dir in [s.keyhelm_home(), plugins.clone()] {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    if !plugins.join("libkeyhelm_good.so").exists() {
-        plugin_support::install("good", "good", &plugins);
-    }
-    let mut args = vec![
-        "account",
-        "add",
-        name,
-        "--provider",
+    s.plugin_account_add(
         "good",
-        "--url",
+        &plugin_support::cdylib("dev", "good"),
+        name,
         &service.base_url,
-        "--secrets-from-stdin",
-    ];
-    args.extend_from_slice(extra);
-    let out = s.keyhelm(&args, format!("seed={seed}\n").as_bytes());
-    assert!(out.status.success(), "{}", text(&out.stderr));
+        extra,
+        &format!("seed={seed}\n"),
+    );
 }
 
 fn credential(out: &Output) -> Value {
@@ -295,17 +281,15 @@ fn kubectl_gets_pods_with_the_accounts_token() {
     let out = kubectl(&s, &["get", "pods"]);
     assert!(!out.status.success(), "the static token is refused");
 
-    let out = s.keyhelm(
-        &[
-            "setup",
-            "kubectl",
-            "--account",
-            "k8s",
-            "--context",
-            "keyhelm-test",
-        ],
-        b"",
-    );
+    let setup = [
+        "setup",
+        "kubectl",
+        "--account",
+        "k8s",
+        "--context",
+        "keyhelm-test",
+    ];
+    let out = s.keyhelm(&setup, b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let exe = keyhelm_bin().canonicalize().unwrap();
     assert_eq!(
@@ -350,17 +334,7 @@ fn kubectl_gets_pods_with_the_accounts_token() {
     assert!(api.counts().authenticated > 0);
 
     // Twice is once; doctor sees it.
-    let again = s.keyhelm(
-        &[
-            "setup",
-            "kubectl",
-            "--account",
-            "k8s",
-            "--context",
-            "keyhelm-test",
-        ],
-        b"",
-    );
+    let again = s.keyhelm(&setup, b"");
     assert_eq!(
         text(&again.stdout),
         "The kubeconfig user 'keyhelm-k8s' already runs keyhelm for account 'k8s'.\n\

@@ -13,7 +13,7 @@ use keyhelm::plugin::{
 };
 use keyhelm::tty::Terminal;
 use keyhelm_core::msg::{
-    Account, CredentialRequest, ErrorKind, GetRequest, LogoutRequest, StateUpdate,
+    Account, CredentialRequest, ErrorKind, GetRequest, GetResponse, LogoutRequest, StateUpdate,
 };
 use keyhelm_core::secrecy::{ExposeSecret, SecretString};
 use plugin_support::{FakeService, install, private_dir};
@@ -38,6 +38,11 @@ fn account(base_url: Option<&str>) -> Account {
     a.settings.insert("greeting".into(), "hi".into());
     a.secrets.insert("seed".into(), SecretString::from("s33d"));
     a
+}
+
+/// `get` for account `a`, with no credential request and no saved state.
+fn get(p: &Plugin, svc: &HostServices, a: Account) -> Result<GetResponse, CallError> {
+    p.get(svc, &GetRequest::new(a, CredentialRequest::default(), None))
 }
 
 fn services(server: &FakeService) -> HostServices {
@@ -154,8 +159,7 @@ fn good_plugin_gets_a_token_over_host_http_and_logs_out() {
 #[test]
 fn without_a_base_url_no_http_is_needed() {
     let (p, _) = good();
-    let req = GetRequest::new(account(None), CredentialRequest::default(), None);
-    let r = p.get(&HostServices::new("work"), &req).unwrap();
+    let r = get(p, &HostServices::new("work"), account(None)).unwrap();
     assert_eq!(r.secret.expose_secret(), "hi-s33d");
 }
 
@@ -190,35 +194,20 @@ fn service_errors_reach_the_host_typed() {
     let svc = services(server);
     let mut a = account(Some(&server.base_url));
     a.secrets.insert("seed".into(), SecretString::from("wrong"));
-    let e = p
-        .get(
-            &svc,
-            &GetRequest::new(a, CredentialRequest::default(), None),
-        )
-        .unwrap_err();
+    let e = get(p, &svc, a).unwrap_err();
     assert_eq!(e.plugin_error().unwrap().kind, ErrorKind::AuthFailed);
     assert_eq!(e.to_string(), "good: the service refused the seed");
 
     let mut a = account(Some(&server.base_url));
     a.settings.insert("token_path".into(), "/limited".into());
-    let e = p
-        .get(
-            &svc,
-            &GetRequest::new(a, CredentialRequest::default(), None),
-        )
-        .unwrap_err();
+    let e = get(p, &svc, a).unwrap_err();
     let pe = e.plugin_error().unwrap();
     assert_eq!((pe.kind, pe.retry_after), (ErrorKind::RateLimited, Some(7)));
 
     // A response over the host's size cap is refused by the host, never handed over.
     let mut a = account(Some(&server.base_url));
     a.settings.insert("token_path".into(), "/big".into());
-    let e = p
-        .get(
-            &svc,
-            &GetRequest::new(a, CredentialRequest::default(), None),
-        )
-        .unwrap_err();
+    let e = get(p, &svc, a).unwrap_err();
     let pe = e.plugin_error().unwrap();
     assert_eq!(pe.kind, ErrorKind::ServiceError);
     assert!(
@@ -229,12 +218,7 @@ fn service_errors_reach_the_host_typed() {
 
     let mut a = account(None);
     a.secrets.clear();
-    let e = p
-        .get(
-            &svc,
-            &GetRequest::new(a, CredentialRequest::default(), None),
-        )
-        .unwrap_err();
+    let e = get(p, &svc, a).unwrap_err();
     assert_eq!(e.plugin_error().unwrap().kind, ErrorKind::BadSettings);
     assert_eq!(
         e.to_string(),
@@ -584,8 +568,7 @@ fn a_panicking_plugin_is_contained_in_every_call() {
             "{e}"
         );
 
-        let req = GetRequest::new(account(None), CredentialRequest::default(), None);
-        let e = p.get(&svc, &req).unwrap_err();
+        let e = get(p, &svc, account(None)).unwrap_err();
         assert!(e.to_string().contains("index out of bounds"), "{e}");
 
         let req = LogoutRequest::new(account(None), CredentialRequest::default(), None, None);
@@ -607,8 +590,7 @@ fn an_answer_that_is_not_json_is_refused_without_quoting_it() {
         e.to_string(),
         "plugin `badjson` gave an answer to describe that keyhelm cannot read: it ends too early (line 1, column 21); the plugin is broken or built for another keyhelm, update it"
     );
-    let req = GetRequest::new(account(None), CredentialRequest::default(), None);
-    let e = p.get(&svc, &req).unwrap_err();
+    let e = get(p, &svc, account(None)).unwrap_err();
     assert!(matches!(e, CallError::InvalidAnswer { op: Op::Get, .. }));
     assert!(!e.to_string().contains("half") && !format!("{e:?}").contains("half"));
 }
@@ -677,12 +659,7 @@ fn the_example_plugin_builds_on_its_own_and_works() {
     a.settings
         .insert("check_url".into(), format!("{}/revoke", server.base_url));
     a.secrets.insert("seed".into(), SecretString::from("xyz"));
-    let r = p
-        .get(
-            &svc,
-            &GetRequest::new(a, CredentialRequest::default(), None),
-        )
-        .unwrap();
+    let r = get(p, &svc, a).unwrap();
     assert_eq!(r.secret.expose_secret(), "bonjour-xyz");
     assert_eq!(r.expires_at, Some(1000 + 3600));
     assert_eq!(r.info.get("check").map(String::as_str), Some("HTTP 200"));
@@ -710,30 +687,21 @@ fn the_example_plugin_builds_on_its_own_and_works() {
 
 #[test]
 fn broken_tables_are_refused_each_with_its_own_error() {
-    let (r, path, _d) = try_load("nulltable", "nulltable");
-    assert_eq!(
-        r.unwrap_err().to_string(),
-        format!(
-            "plugin {} is broken: its entry function returned no table",
-            path.display()
-        )
-    );
-    let (r, path, _d) = try_load("nofns", "nofns");
-    assert_eq!(
-        r.unwrap_err().to_string(),
-        format!(
-            "plugin {} is broken: its table has no `get` function",
-            path.display()
-        )
-    );
-    let (r, path, _d) = try_load("badname", "badname");
-    assert_eq!(
-        r.unwrap_err().to_string(),
-        format!(
-            "plugin {} is broken: its name is not a valid plugin name ([a-z0-9_-], at most 64)",
-            path.display()
-        )
-    );
+    for (variant, problem) in [
+        ("nulltable", "its entry function returned no table"),
+        ("nofns", "its table has no `get` function"),
+        (
+            "badname",
+            "its name is not a valid plugin name ([a-z0-9_-], at most 64)",
+        ),
+    ] {
+        let (r, path, _d) = try_load(variant, variant);
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            format!("plugin {} is broken: {problem}", path.display()),
+            "{variant}"
+        );
+    }
 }
 
 #[test]
@@ -763,12 +731,7 @@ fn network_failures_and_timeouts_are_typed_and_name_only_the_origin() {
     let svc = HostServices::new("work")
         .allow_origins_of([closed_url.as_str()])
         .unwrap();
-    let e = p
-        .get(
-            &svc,
-            &GetRequest::new(a, CredentialRequest::default(), None),
-        )
-        .unwrap_err();
+    let e = get(p, &svc, a).unwrap_err();
     let pe = e.plugin_error().unwrap();
     assert_eq!(pe.kind, ErrorKind::Network);
     assert_eq!(
@@ -789,16 +752,7 @@ fn network_failures_and_timeouts_are_typed_and_name_only_the_origin() {
         .allow_origins_of([silent_url.as_str()])
         .unwrap()
         .http_limits(limits);
-    let e = p
-        .get(
-            &svc,
-            &GetRequest::new(
-                account(Some(&silent_url)),
-                CredentialRequest::default(),
-                None,
-            ),
-        )
-        .unwrap_err();
+    let e = get(p, &svc, account(Some(&silent_url))).unwrap_err();
     let pe = e.plugin_error().unwrap();
     assert_eq!(pe.kind, ErrorKind::Network);
     assert_eq!(

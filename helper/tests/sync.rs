@@ -113,15 +113,22 @@ fn bare_remote(dir: &Path) -> String {
 }
 
 /// Machine A with a vault synced to a fresh remote, and B joined and added: both read it.
+/// A new machine that joins `remote` and is let in by `member` (which adds its key): the
+/// machine and its public key.
+fn join(member: &Machine, remote: &str) -> (Machine, String) {
+    let m = Machine::new();
+    let key = m.ok(&["init", "--join", remote]).trim().to_owned();
+    member.ok(&["vault", "recipients", "add", &key]);
+    (m, key)
+}
+
 fn pair() -> (Machine, Machine, String) {
     let a = Machine::new();
     let remote = bare_remote(a.sb.dir());
     a.init();
     a.store("shared.example", "pw-shared");
     a.ok(&["sync", "--init", &remote]);
-    let b = Machine::new();
-    let key_b = b.ok(&["init", "--join", &remote]).trim().to_owned();
-    a.ok(&["vault", "recipients", "add", &key_b]);
+    let (b, _) = join(&a, &remote);
     a.sync();
     b.sync();
     assert_eq!(b.get("shared.example").as_deref(), Some("pw-shared"));
@@ -281,9 +288,7 @@ fn a_delete_wins_over_an_older_edit() {
 #[test]
 fn three_machines_and_a_removed_one() {
     let (a, b, remote) = pair();
-    let c = Machine::new();
-    let key_c = c.ok(&["init", "--join", &remote]).trim().to_owned();
-    a.ok(&["vault", "recipients", "add", &key_c]);
+    let (c, key_c) = join(&a, &remote);
     a.sync();
     b.sync();
     c.sync();
@@ -343,9 +348,7 @@ fn three_machines_and_a_removed_one() {
 #[test]
 fn a_removed_machine_cannot_push_its_way_back() {
     let (a, b, remote) = pair();
-    let c = Machine::new();
-    let key_c = c.ok(&["init", "--join", &remote]).trim().to_owned();
-    a.ok(&["vault", "recipients", "add", &key_c]);
+    let (c, key_c) = join(&a, &remote);
     a.sync();
     c.sync();
     b.sync();
@@ -1073,9 +1076,7 @@ fn a_remote_that_fails_refuses_or_keeps_moving_loses_nothing() {
         a.sync(),
         "Merged the changes from origin.\nPushed to origin.\n"
     );
-    let b = Machine::new();
-    let key_b = b.ok(&["init", "--join", &remote]).trim().to_owned();
-    a.ok(&["vault", "recipients", "add", &key_b]);
+    let (b, _) = join(&a, &remote);
     a.sync();
     b.sync();
     for host in ["one.example", "two.example", "three.example"] {

@@ -18,7 +18,7 @@ use toml_edit::{DocumentMut, Item, TableLike};
 
 use super::registry::Registry;
 use crate::cmd::doctor::{Check, Level};
-use crate::cmd::setup::keyhelm_exe;
+use crate::cmd::setup::{keyhelm_exe, keyhelm_exe_text};
 use crate::ctx::Ctx;
 use crate::error::{Failure, Result};
 use crate::paths::Env;
@@ -230,13 +230,7 @@ pub fn setup(
             .hint("give the index URL cargo uses, e.g. sparse+https://registry.example/index/")
         })?;
     }
-    let exe = keyhelm_exe(ctx)?;
-    let exe_text = exe.to_str().ok_or_else(|| {
-        Failure::other(format!(
-            "the path of keyhelm, {}, is not UTF-8, which cargo's configuration cannot hold",
-            exe.display()
-        ))
-    })?;
+    let exe_text = keyhelm_exe_text(ctx, "cargo's configuration")?;
     let file = config_file(&cargo_home(&ctx.env)?);
     // Edit the file a symbolic link points to, and keep the link.
     let target = match std::fs::symlink_metadata(&file) {
@@ -251,7 +245,7 @@ pub fn setup(
         Err(e) => return Err(Failure::io("cannot read", &target, &e)),
     };
     let mut doc: DocumentMut = text.parse().map_err(|e| bad_toml(&file, &text, &e))?;
-    let (change, index_added) = edit(&mut doc, registry, index, exe_text)?;
+    let (change, index_added) = edit(&mut doc, registry, index, &exe_text)?;
     if change != Change::Unchanged || index_added {
         crate::fsutil::write_private_atomic(&target, doc.to_string().as_bytes())?;
     }

@@ -291,26 +291,19 @@ fn account_token(
     registry: &Registry,
 ) -> Result<Response> {
     provider::account(&snapshot, name)?;
-    let token = match snapshot
-        .token(name)
-        .filter(|t| provider::is_fresh(t, provider::now()))
-    {
+    let token = match provider::fresh(snapshot.token(name)) {
         Some(token) => token.clone(),
         None => {
             drop(snapshot);
-            let opts = provider::Options {
-                interactive: has_terminal(),
-                force_login: false,
-            };
             let protocols = registry.protocols();
-            let request = provider::plugin_request(
-                protocols.last().copied(),
-                Some(registry.host()),
-                registry.path(),
-                None,
-                opts,
-            );
-            provider::token(ctx, vault, name, request, opts)?
+            let target = provider::Target {
+                protocol: protocols.last().copied(),
+                host: Some(registry.host()),
+                path: registry.path(),
+                username: None,
+            };
+            let opts = provider::Options::lookup(has_terminal());
+            provider::token(ctx, vault, name, target, opts)?
         }
     };
     Ok(Response::Get {

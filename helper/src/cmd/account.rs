@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 
 use keyhelm_core::msg::{Description, SettingSpec};
-use keyhelm_vault::{Account, CachedToken, Snapshot};
+use keyhelm_vault::{Account, CachedToken, Snapshot, Vault};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -425,10 +425,15 @@ pub fn show(ctx: &Ctx, name: &str, json: bool, output: &mut impl Write) -> Resul
     Ok(())
 }
 
+/// The vault, for a command on account `name`: NotFound naming the account when this device
+/// has none.
+fn vault_of_account(ctx: &Ctx, name: &str) -> Result<Vault> {
+    ctx.vault()?
+        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))
+}
+
 pub fn remove(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
-    let vault = ctx
-        .vault()?
-        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))?;
+    let vault = vault_of_account(ctx, name)?;
     let had_token = vault.update(|s| {
         provider::account(s, name)?;
         let had_token = s.remove_token(name);
@@ -447,17 +452,20 @@ pub fn remove(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// `keyhelm token NAME`: a valid access token alone on stdout.
-pub fn token(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
-    let vault = ctx
-        .vault()?
-        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))?;
+/// The token of account `name` for `keyhelm token` and `keyhelm login`: a new login when
+/// `force_login`, prompts allowed on a terminal.
+fn account_token(ctx: &Ctx, name: &str, force_login: bool) -> Result<CachedToken> {
+    let vault = vault_of_account(ctx, name)?;
     let opts = Options {
         interactive: has_terminal(),
-        force_login: false,
+        force_login,
     };
-    let request = provider::plugin_request(None, None, None, None, opts);
-    let t = provider::token(ctx, &vault, name, request, opts)?;
+    provider::token(ctx, &vault, name, provider::Target::default(), opts)
+}
+
+/// `keyhelm token NAME`: a valid access token alone on stdout.
+pub fn token(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
+    let t = account_token(ctx, name, false)?;
     let mut line = Zeroizing::new(Vec::with_capacity(t.secret.expose_secret().len() + 1));
     line.extend_from_slice(t.secret.expose_secret().as_bytes());
     line.push(b'\n');
@@ -467,15 +475,7 @@ pub fn token(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
 
 /// `keyhelm login NAME`: a fresh login, with prompts allowed.
 pub fn login(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
-    let vault = ctx
-        .vault()?
-        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))?;
-    let opts = Options {
-        interactive: has_terminal(),
-        force_login: true,
-    };
-    let request = provider::plugin_request(None, None, None, None, opts);
-    let t = provider::token(ctx, &vault, name, request, opts)?;
+    let t = account_token(ctx, name, true)?;
     let mut text = format!("Logged in to '{name}'");
     if let Some(user) = &t.username {
         text.push_str(&format!(" as {user}"));
@@ -493,9 +493,7 @@ pub fn login(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
 }
 
 pub fn logout(ctx: &Ctx, name: &str, output: &mut impl Write) -> Result<()> {
-    let vault = ctx
-        .vault()?
-        .ok_or_else(|| Failure::not_found(format!("there is no account named '{name}'")))?;
+    let vault = vault_of_account(ctx, name)?;
     let message = provider::logout(ctx, &vault, name)?;
     let mut text = format!("Logged out of '{name}'; the cached token is forgotten.\n");
     if let Some(m) = message {

@@ -18,6 +18,18 @@ pub fn keyhelm_exe(ctx: &Ctx) -> Result<PathBuf> {
     Ok(exe.canonicalize().unwrap_or(exe))
 }
 
+/// [`keyhelm_exe`] as text, for a configuration that holds only UTF-8 (`holder`, named in
+/// the error).
+pub fn keyhelm_exe_text(ctx: &Ctx, holder: &str) -> Result<String> {
+    let exe = keyhelm_exe(ctx)?;
+    exe.to_str().map(str::to_owned).ok_or_else(|| {
+        Failure::other(format!(
+            "the path of keyhelm, {}, is not UTF-8, which {holder} cannot hold",
+            exe.display()
+        ))
+    })
+}
+
 /// The `credential.helper` value that runs `exe`. git runs an absolute path verbatim through
 /// the shell, so a path with characters the shell would interpret is written as a quoted
 /// `!` command instead.
@@ -122,6 +134,28 @@ pub fn git(ctx: &Ctx, local: bool, output: &mut impl Write) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_refused_naming_the_configuration() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join(std::ffi::OsStr::from_bytes(b"kh\xffelm"));
+        let ctx = Ctx::new(crate::paths::Env {
+            keyhelm_home: Some(dir.path().to_path_buf()),
+            home: Some(dir.path().to_path_buf()),
+            current_exe: Some(exe.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let e = keyhelm_exe_text(&ctx, "a kubeconfig").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the path of keyhelm, {}, is not UTF-8, which a kubeconfig cannot hold",
+                exe.display()
+            )
+        );
+    }
 
     #[test]
     fn helper_string_quotes_only_when_needed() {

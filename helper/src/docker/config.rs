@@ -299,6 +299,15 @@ impl DockerConfig {
             .collect()
     }
 
+    /// The [plain-text](Self::plaintext_auths) registries that docker sends to `helper`: it
+    /// no longer reads their credentials in this file.
+    pub fn plaintext_auths_sent_to(&self, helper: &str) -> Vec<&str> {
+        self.plaintext_auths()
+            .into_iter()
+            .filter(|r| self.helper_for(r) == Some(helper))
+            .collect()
+    }
+
     /// Sets `credsStore`.
     pub fn set_creds_store(&mut self, helper: &str) -> Change {
         let previous = self.doc.set("credsStore", Json::String(helper.to_owned()));
@@ -453,6 +462,8 @@ mod tests {
         );
         assert_eq!(c.set_creds_store("keyhelm"), Change::Unchanged);
         assert_eq!(c.plaintext_auths(), ["a.tld"]);
+        assert_eq!(c.plaintext_auths_sent_to("keyhelm"), ["a.tld"]);
+        assert!(c.plaintext_auths_sent_to("desktop").is_empty());
     }
 
     #[test]

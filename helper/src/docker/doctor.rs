@@ -81,11 +81,7 @@ pub fn checks(ctx: &Ctx, checks: &mut Vec<Check>) {
             );
         }
     }
-    let plaintext: Vec<&str> = config
-        .plaintext_auths()
-        .into_iter()
-        .filter(|r| config.helper_for(r) == Some(SUFFIX))
-        .collect();
+    let plaintext = config.plaintext_auths_sent_to(SUFFIX);
     if !plaintext.is_empty() {
         checks.push(
             Check::new(

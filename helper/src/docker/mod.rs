@@ -375,25 +375,18 @@ fn lookup(ctx: &Ctx, url: &str) -> Result<Option<Answer>> {
     let name = account.name.clone();
     tracing::debug!(server_url = url, account = %name, "docker get: an account's token");
     // The hot path: a fresh cached token is answered from the snapshot already read.
-    let token = match snapshot
-        .token(&name)
-        .filter(|t| provider::is_fresh(t, provider::now()))
-    {
+    let token = match provider::fresh(snapshot.token(&name)) {
         Some(token) => token.clone(),
         None => {
             drop(snapshot);
-            let opts = provider::Options {
-                interactive: crate::cmd::account::has_terminal(),
-                force_login: false,
+            let target = provider::Target {
+                protocol: Some(&registry.protocol),
+                host: Some(&registry.host),
+                path: registry.path.as_deref(),
+                username: None,
             };
-            let request = provider::plugin_request(
-                Some(&registry.protocol),
-                Some(&registry.host),
-                registry.path.as_deref(),
-                None,
-                opts,
-            );
-            provider::token(ctx, &vault, &name, request, opts)?
+            let opts = provider::Options::lookup(crate::cmd::account::has_terminal());
+            provider::token(ctx, &vault, &name, target, opts)?
         }
     };
     Ok(Some(Answer {

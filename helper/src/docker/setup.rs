@@ -93,11 +93,7 @@ fn notes(ctx: &Ctx, config: &DockerConfig, keys: &[String]) -> String {
             ));
         }
     }
-    let plaintext: Vec<&str> = config
-        .plaintext_auths()
-        .into_iter()
-        .filter(|r| config.helper_for(r) == Some(SUFFIX))
-        .collect();
+    let plaintext = config.plaintext_auths_sent_to(SUFFIX);
     if !plaintext.is_empty() {
         notes.push_str(&format!(
             "Note: {} still holds plain-text credentials for {}; docker no longer reads them. \

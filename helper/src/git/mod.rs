@@ -126,26 +126,19 @@ fn get(ctx: &Ctx, req: &Request, output: &mut impl Write) -> Result<()> {
             .map(|a| a.name.clone())
     {
         // The hot path: a fresh cached token is answered from the vault already open.
-        let token = match vault
-            .token(&name)?
-            .filter(|t| provider::is_fresh(t, provider::now()))
-        {
+        let token = match provider::fresh(vault.token(&name)?) {
             Some(token) => token,
             None => {
                 drop(vault);
                 let vault = ctx.vault_with(identity)?;
-                let opts = provider::Options {
-                    interactive: has_terminal(),
-                    force_login: false,
+                let target = provider::Target {
+                    protocol: Some(protocol),
+                    host: Some(host),
+                    path: req.path.as_deref(),
+                    username: req.username.as_deref(),
                 };
-                let request = provider::plugin_request(
-                    Some(protocol),
-                    Some(host),
-                    req.path.as_deref(),
-                    req.username.as_deref(),
-                    opts,
-                );
-                provider::token(ctx, &vault, &name, request, opts)?
+                let opts = provider::Options::lookup(has_terminal());
+                provider::token(ctx, &vault, &name, target, opts)?
             }
         };
         if let (Some(wanted), Some(user)) = (&req.username, &token.username)

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::API_V1;
 use crate::cmd::doctor::{Check, Level};
-use crate::cmd::setup::keyhelm_exe;
+use crate::cmd::setup::{keyhelm_exe, keyhelm_exe_text};
 use crate::ctx::Ctx;
 use crate::error::{Failure, Result};
 use crate::provider;
@@ -161,13 +161,7 @@ pub fn setup(
             "the kubeconfig user name must be a non-empty line of text",
         ));
     }
-    let exe = keyhelm_exe(ctx)?;
-    let exe = exe.to_str().ok_or_else(|| {
-        Failure::other(format!(
-            "the path of keyhelm, {}, is not UTF-8, which a kubeconfig cannot hold",
-            exe.display()
-        ))
-    })?;
+    let exe = &keyhelm_exe_text(ctx, "a kubeconfig")?;
     let config = view()?;
     if let Some(context) = context
         && named(&config, "contexts", context).is_none()

@@ -182,26 +182,20 @@ pub fn run(ctx: &Ctx, account: Option<&str>, output: &mut impl Write) -> Result<
         }
     };
     // The hot path: a fresh cached token, answered from the snapshot already read.
-    let token = match snapshot
-        .token(&name)
-        .filter(|t| provider::is_fresh(t, provider::now()))
-    {
+    let token = match provider::fresh(snapshot.token(&name)) {
         Some(token) => token.clone(),
         None => {
             drop(snapshot);
-            let opts = provider::Options {
-                interactive: info.interactive,
-                force_login: false,
-            };
             let (protocol, host, path) = server.unzip3();
-            let request = provider::plugin_request(
-                protocol.as_deref(),
-                host.as_deref(),
-                path.flatten().as_deref(),
-                None,
-                opts,
-            );
-            provider::token(ctx, &vault, &name, request, opts)?
+            let path = path.flatten();
+            let target = provider::Target {
+                protocol: protocol.as_deref(),
+                host: host.as_deref(),
+                path: path.as_deref(),
+                username: None,
+            };
+            let opts = provider::Options::lookup(info.interactive);
+            provider::token(ctx, &vault, &name, target, opts)?
         }
     };
     let bytes = encode(info.api_version, &token.secret, token.expires_at);
