@@ -1171,6 +1171,13 @@ pub(crate) struct SpanEntries {
     pub others: usize,
 }
 
+impl SpanEntries {
+    /// How many entries the span holds, of every kind.
+    pub(crate) fn len(&self) -> usize {
+        self.credentials.len() + self.accounts.len() + self.tokens.len() + self.others
+    }
+}
+
 /// Decodes `[` followed by the text of a span and `]`, checking every live entry's id against
 /// its key. `None` if that is not a list of valid entries.
 pub(crate) fn decode_span(text: &[u8]) -> Option<SpanEntries> {
