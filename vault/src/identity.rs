@@ -454,11 +454,7 @@ pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
     // Written in full to a private temporary file, then linked into place only if nothing is
     // there: a reader never sees half a key, and two processes creating it at once (the first
     // `store`s of a new device) cannot both win.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".identity.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    let mut tmp = fsutil::temp_file(dir, ".identity.")?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io("cannot write", path, e))?;
