@@ -30,11 +30,7 @@ impl DeviceId {
         }
         fsutil::create_private_dir_all(state_dir)?;
         let id = DeviceId::random()?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".device-id.")
-            .suffix(".tmp")
-            .tempfile_in(state_dir)
-            .map_err(|e| Error::io("cannot create a temporary file in", state_dir, e))?;
+        let mut tmp = fsutil::temp_file(state_dir, ".device-id.")?;
         writeln!(tmp, "{id}").map_err(|e| Error::io("cannot write", tmp.path(), e))?;
         tmp.as_file()
             .sync_all()

@@ -19,6 +19,19 @@ pub(crate) fn create_private_dir_all(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("cannot create the folder", dir, e))
 }
 
+/// Ends the name of every temporary file [`temp_file`] creates, so leftovers can be found.
+pub(crate) const TEMP_SUFFIX: &str = ".tmp";
+
+/// A new temporary file in `dir`, named `<prefix>XXXXXX.tmp`, for an atomic write (written,
+/// then renamed into place). tempfile creates it 0600 on Unix.
+pub(crate) fn temp_file(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))
+}
+
 /// Options for a private (0600) file.
 pub(crate) fn private_file_options() -> OpenOptions {
     let mut options = OpenOptions::new();

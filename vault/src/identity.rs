@@ -454,11 +454,7 @@ pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
     // Written in full to a private temporary file, then linked into place only if nothing is
     // there: a reader never sees half a key, and two processes creating it at once (the first
     // `store`s of a new device) cannot both win.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".identity.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    let mut tmp = fsutil::temp_file(dir, ".identity.")?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io("cannot write", path, e))?;
@@ -537,9 +533,9 @@ mod tests {
     use super::*;
     use std::process::Command;
 
-    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> std::path::PathBuf {
         let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, contents).unwrap();
         path
     }
 
@@ -643,36 +639,38 @@ mod tests {
     #[test]
     fn other_files_are_rejected_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
-        let binary = dir.path().join("bin");
-        std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x41]).unwrap();
-        assert_eq!(
-            reason(Identity::from_file(&binary).unwrap_err()),
-            "it is not a text file (not valid UTF-8)"
-        );
-        let armored = write(
-            dir.path(),
-            "armored",
-            "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n",
-        );
-        assert_eq!(
-            reason(Identity::from_file(&armored).unwrap_err()),
-            "it is encrypted with a passphrase: unlock it first (keyhelm unlock)"
-        );
-        let big = dir.path().join("big");
-        std::fs::write(&big, vec![b'#'; (MAX_IDENTITY_FILE + 1) as usize]).unwrap();
-        assert_eq!(
-            reason(Identity::from_file(&big).unwrap_err()),
-            "it is larger than 1 MiB, too large for a key file"
-        );
-        let bad_ssh = write(
-            dir.path(),
-            "bad_ssh",
-            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
-        );
-        assert_eq!(
-            reason(Identity::from_file(&bad_ssh).unwrap_err()),
-            "it is not a valid OpenSSH private key"
-        );
+        let cases: [(&str, Vec<u8>, &str); 4] = [
+            (
+                "bin",
+                vec![0xff, 0xfe, 0x00, 0x41],
+                "it is not a text file (not valid UTF-8)",
+            ),
+            (
+                "armored",
+                b"-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n"
+                    .to_vec(),
+                "it is encrypted with a passphrase: unlock it first (keyhelm unlock)",
+            ),
+            (
+                "big",
+                vec![b'#'; (MAX_IDENTITY_FILE + 1) as usize],
+                "it is larger than 1 MiB, too large for a key file",
+            ),
+            (
+                "bad_ssh",
+                b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+                    .to_vec(),
+                "it is not a valid OpenSSH private key",
+            ),
+        ];
+        for (name, contents, expected) in cases {
+            let path = write(dir.path(), name, contents);
+            assert_eq!(
+                reason(Identity::from_file(&path).unwrap_err()),
+                expected,
+                "{name}"
+            );
+        }
         let missing = Identity::from_file(&dir.path().join("nope")).unwrap_err();
         assert!(
             matches!(&missing, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)

@@ -366,7 +366,7 @@ impl<P: Read + Seek> Indexed<P> {
             let Some(entries) = self.entries(span)? else {
                 return Ok(None);
             };
-            if entries.others > 0 || !entries.accounts.is_empty() || !entries.tokens.is_empty() {
+            if entries.credentials.len() != entries.len() {
                 return Ok(None);
             }
             for live in entries.credentials {
@@ -385,22 +385,18 @@ impl<P: Read + Seek> Indexed<P> {
 
     /// Every account; `None` if the index is inconsistent.
     fn accounts(&mut self) -> std::io::Result<Option<Vec<Live<Account>>>> {
-        let Some(entries) = self.entries(self.header.accounts)? else {
-            return Ok(None);
-        };
-        let only =
-            entries.others == 0 && entries.credentials.is_empty() && entries.tokens.is_empty();
-        Ok(only.then_some(entries.accounts))
+        let entries = self.entries(self.header.accounts)?;
+        Ok(entries
+            .filter(|e| e.accounts.len() == e.len())
+            .map(|e| e.accounts))
     }
 
     /// Every cached token; `None` if the index is inconsistent.
     fn tokens(&mut self) -> std::io::Result<Option<Vec<Live<CachedToken>>>> {
-        let Some(entries) = self.entries(self.header.tokens)? else {
-            return Ok(None);
-        };
-        let only =
-            entries.others == 0 && entries.credentials.is_empty() && entries.accounts.is_empty();
-        Ok(only.then_some(entries.tokens))
+        let entries = self.entries(self.header.tokens)?;
+        Ok(entries
+            .filter(|e| e.tokens.len() == e.len())
+            .map(|e| e.tokens))
     }
 }
 

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::marker::PhantomData;
 
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -856,34 +857,26 @@ pub(crate) fn safe_reason(e: &serde_json::Error) -> String {
 /// Reads only the `format` field, ignoring everything else.
 fn format_only(buf: &[u8]) -> Option<u32> {
     struct FormatOnly(Option<u32>);
-    impl<'de> de::Deserialize<'de> for FormatOnly {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = FormatOnly;
-                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    f.write_str("a vault payload")
-                }
-                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FormatOnly, A::Error> {
-                    let mut format = None;
-                    while let Some(key) = map.next_key::<Key<'de>>()? {
-                        if key.0 == "format" {
-                            format = map.next_value::<u32>().ok();
-                            if format.is_some() {
-                                break;
-                            }
-                        } else {
-                            map.next_value::<IgnoredAny>()?;
-                        }
+    impl<'de> FromObject<'de> for FormatOnly {
+        const EXPECTING: &'static str = "a vault payload";
+        fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+            let mut format = None;
+            while let Some(key) = map.next_key::<Key<'de>>()? {
+                if key.0 == "format" {
+                    format = map.next_value::<u32>().ok();
+                    if format.is_some() {
+                        break;
                     }
-                    Ok(FormatOnly(format))
+                } else {
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
-            d.deserialize_map(V)
+            Ok(FormatOnly(format))
         }
     }
     let mut de = serde_json::Deserializer::from_slice(buf);
-    de::Deserialize::deserialize(&mut de)
+    object()
+        .deserialize(&mut de)
         .ok()
         .and_then(|FormatOnly(f)| f)
 }
@@ -938,6 +931,37 @@ impl<'de> de::Deserialize<'de> for SecretDe {
 fn raw_json<'de, A: MapAccess<'de>>(map: &mut A) -> Result<RawJson, A::Error> {
     let raw: &'de RawValue = map.next_value()?;
     Ok(RawJson(SecretString::from(Box::<str>::from(raw.get()))))
+}
+
+/// A value decoded from a JSON object by a visitor that only accepts maps (see [`object`]).
+trait FromObject<'de>: Sized {
+    /// What the object is, for serde's "expected ..." messages.
+    const EXPECTING: &'static str;
+    fn from_object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+/// The seed (and visitor) that decodes a [`FromObject`] value: `map.next_value_seed(object())`.
+struct Object<T>(PhantomData<T>);
+
+fn object<T>() -> Object<T> {
+    Object(PhantomData)
+}
+
+impl<'de, T: FromObject<'de>> DeserializeSeed<'de> for Object<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: FromObject<'de>> Visitor<'de> for Object<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_object(map)
+    }
 }
 
 struct Hex16De([u8; 16]);
@@ -1029,7 +1053,7 @@ impl<'de> de::Deserialize<'de> for RecipientsDe {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RecipientsDe, A::Error> {
                 let mut members = BTreeMap::new();
-                while let Some(MemberDe(key, member)) = seq.next_element()? {
+                while let Some(MemberDe(key, member)) = seq.next_element_seed(object())? {
                     if members.insert(key, member).is_some() {
                         return Err(ours("a recipient is listed twice"));
                     }
@@ -1058,35 +1082,24 @@ impl<'de> de::Deserialize<'de> for RecipientsDe {
 }
 
 struct MemberDe(String, Member);
-impl<'de> de::Deserialize<'de> for MemberDe {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MemberDe;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a recipient {key, hlc}")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MemberDe, A::Error> {
-                let (mut key, mut hlc, mut removed) = (None, None, false);
-                while let Some(name) = map.next_key::<Key<'de>>()? {
-                    match &*name.0 {
-                        "key" => key = Some(map.next_value::<String>()?),
-                        "hlc" => hlc = Some(map.next_value::<HlcDe>()?.0),
-                        "removed" => removed = map.next_value::<bool>()?,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                match (key, hlc) {
-                    (Some(key), Some(hlc)) if !key.is_empty() => {
-                        Ok(MemberDe(key, Member { hlc, removed }))
-                    }
-                    _ => Err(ours("a recipient lacks its key or stamp")),
+impl<'de> FromObject<'de> for MemberDe {
+    const EXPECTING: &'static str = "a recipient {key, hlc}";
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut key, mut hlc, mut removed) = (None, None, false);
+        while let Some(name) = map.next_key::<Key<'de>>()? {
+            match &*name.0 {
+                "key" => key = Some(map.next_value::<String>()?),
+                "hlc" => hlc = Some(map.next_value::<HlcDe>()?.0),
+                "removed" => removed = map.next_value::<bool>()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        d.deserialize_map(V)
+        match (key, hlc) {
+            (Some(key), Some(hlc)) if !key.is_empty() => Ok(MemberDe(key, Member { hlc, removed })),
+            _ => Err(ours("a recipient lacks its key or stamp")),
+        }
     }
 }
 
@@ -1095,32 +1108,23 @@ struct SecretsDe(Vec<StampedSecret>);
 impl<'de> de::Deserialize<'de> for SecretsDe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct One(StampedSecret);
-        impl<'de> de::Deserialize<'de> for One {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = One;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("a vault secret {hlc, secret}")
-                    }
-                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<One, A::Error> {
-                        let (mut hlc, mut secret) = (None, None);
-                        while let Some(name) = map.next_key::<Key<'de>>()? {
-                            match &*name.0 {
-                                "hlc" => hlc = Some(map.next_value::<HlcDe>()?.0),
-                                "secret" => secret = Some(map.next_value::<SecretHex32De>()?.0),
-                                _ => {
-                                    map.next_value::<IgnoredAny>()?;
-                                }
-                            }
-                        }
-                        match (hlc, secret) {
-                            (Some(hlc), Some(secret)) => Ok(One(StampedSecret { hlc, secret })),
-                            _ => Err(ours("a vault secret lacks its value or stamp")),
+        impl<'de> FromObject<'de> for One {
+            const EXPECTING: &'static str = "a vault secret {hlc, secret}";
+            fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+                let (mut hlc, mut secret) = (None, None);
+                while let Some(name) = map.next_key::<Key<'de>>()? {
+                    match &*name.0 {
+                        "hlc" => hlc = Some(map.next_value::<HlcDe>()?.0),
+                        "secret" => secret = Some(map.next_value::<SecretHex32De>()?.0),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
                         }
                     }
                 }
-                d.deserialize_map(V)
+                match (hlc, secret) {
+                    (Some(hlc), Some(secret)) => Ok(One(StampedSecret { hlc, secret })),
+                    _ => Err(ours("a vault secret lacks its value or stamp")),
+                }
             }
         }
         struct V;
@@ -1131,7 +1135,7 @@ impl<'de> de::Deserialize<'de> for SecretsDe {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SecretsDe, A::Error> {
                 let mut secrets = Vec::new();
-                while let Some(One(secret)) = seq.next_element()? {
+                while let Some(One(secret)) = seq.next_element_seed(object())? {
                     secrets.push(secret);
                 }
                 Ok(SecretsDe(secrets))
@@ -1142,27 +1146,18 @@ impl<'de> de::Deserialize<'de> for SecretsDe {
 }
 
 struct VvDe(BTreeMap<DeviceId, u64>);
-impl<'de> de::Deserialize<'de> for VvDe {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = VvDe;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a version vector")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<VvDe, A::Error> {
-                let mut vv = BTreeMap::new();
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let device: DeviceId = key
-                        .0
-                        .parse()
-                        .map_err(|_| ours("a version vector key is not a device id"))?;
-                    vv.insert(device, map.next_value::<u64>()?);
-                }
-                Ok(VvDe(vv))
-            }
+impl<'de> FromObject<'de> for VvDe {
+    const EXPECTING: &'static str = "a version vector";
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut vv = BTreeMap::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let device: DeviceId = key
+                .0
+                .parse()
+                .map_err(|_| ours("a version vector key is not a device id"))?;
+            vv.insert(device, map.next_value::<u64>()?);
         }
-        d.deserialize_map(V)
+        Ok(VvDe(vv))
     }
 }
 
@@ -1174,6 +1169,13 @@ pub(crate) struct SpanEntries {
     pub tokens: Vec<Live<CachedToken>>,
     /// How many entries of any other kind, tombstones included.
     pub others: usize,
+}
+
+impl SpanEntries {
+    /// How many entries the span holds, of every kind.
+    pub(crate) fn len(&self) -> usize {
+        self.credentials.len() + self.accounts.len() + self.tokens.len() + self.others
+    }
 }
 
 /// Decodes `[` followed by the text of a span and `]`, checking every live entry's id against
@@ -1270,7 +1272,7 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 // Earlier builds: one secret, stamped by the recipients register.
                 "vault_secret" => vault_secret = Some(map.next_value::<SecretHex32De>()?.0),
                 "recipients" => recipients = Some(map.next_value::<RecipientsDe>()?),
-                "vv" => vv = Some(map.next_value::<VvDe>()?.0),
+                "vv" => vv = Some(map.next_value_seed(object::<VvDe>())?.0),
                 "max_hlc" => max_hlc = Some(map.next_value::<HlcDe>()?.0),
                 "entries" => {
                     parts = Some(map.next_value_seed(EntriesSeed {
@@ -1453,19 +1455,19 @@ impl ParsedBody {
     fn parse<'de, D: Deserializer<'de>>(kind: &Kind, d: D) -> Result<Option<Self>, D::Error> {
         Ok(Some(match kind {
             Kind::Credential => {
-                let BodyDe(b, e) = de::Deserialize::deserialize(d)?;
+                let BodyDe(b, e) = object().deserialize(d)?;
                 ParsedBody::Credential(b, e)
             }
             Kind::Account => {
-                let BodyDe(b, e) = de::Deserialize::deserialize(d)?;
+                let BodyDe(b, e) = object().deserialize(d)?;
                 ParsedBody::Account(b, e)
             }
             Kind::Token => {
-                let BodyDe(b, e) = de::Deserialize::deserialize(d)?;
+                let BodyDe(b, e) = object().deserialize(d)?;
                 ParsedBody::Token(b, e)
             }
             Kind::PluginState => {
-                let BodyDe(b, e) = de::Deserialize::deserialize(d)?;
+                let BodyDe(b, e) = object().deserialize(d)?;
                 ParsedBody::PluginState(b, e)
             }
             Kind::Other(_) => return Ok(None),
@@ -1603,212 +1605,163 @@ impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
 /// A body of a known kind, with its unknown fields.
 struct BodyDe<T>(T, Extra);
 
-impl<'de> de::Deserialize<'de> for BodyDe<Credential> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = BodyDe<Credential>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a stored credential")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let (mut protocol, mut host, mut path, mut username) = (None, None, None, None);
-                let (mut password, mut expiry, mut refresh, mut authtype, mut credential) =
-                    (None, None, None, None, None);
-                let mut extra = Vec::new();
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        "protocol" => protocol = Some(map.next_value::<String>()?),
-                        "host" => host = Some(map.next_value::<String>()?),
-                        "path" => path = map.next_value::<Option<String>>()?,
-                        "username" => username = map.next_value::<Option<String>>()?,
-                        "password" => password = map.next_value::<Option<SecretDe>>()?,
-                        "password_expiry_utc" => expiry = map.next_value::<Option<u64>>()?,
-                        "oauth_refresh_token" => refresh = map.next_value::<Option<SecretDe>>()?,
-                        "authtype" => authtype = map.next_value::<Option<String>>()?,
-                        "credential" => credential = map.next_value::<Option<SecretDe>>()?,
-                        _ => {
-                            let value = raw_json(&mut map)?;
-                            extra.push((key.0.into_owned(), value));
-                        }
-                    }
+impl<'de> FromObject<'de> for BodyDe<Credential> {
+    const EXPECTING: &'static str = "a stored credential";
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut protocol, mut host, mut path, mut username) = (None, None, None, None);
+        let (mut password, mut expiry, mut refresh, mut authtype, mut credential) =
+            (None, None, None, None, None);
+        let mut extra = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                "protocol" => protocol = Some(map.next_value::<String>()?),
+                "host" => host = Some(map.next_value::<String>()?),
+                "path" => path = map.next_value::<Option<String>>()?,
+                "username" => username = map.next_value::<Option<String>>()?,
+                "password" => password = map.next_value::<Option<SecretDe>>()?,
+                "password_expiry_utc" => expiry = map.next_value::<Option<u64>>()?,
+                "oauth_refresh_token" => refresh = map.next_value::<Option<SecretDe>>()?,
+                "authtype" => authtype = map.next_value::<Option<String>>()?,
+                "credential" => credential = map.next_value::<Option<SecretDe>>()?,
+                _ => {
+                    let value = raw_json(&mut map)?;
+                    extra.push((key.0.into_owned(), value));
                 }
-                let (Some(protocol), Some(host)) = (protocol, host) else {
-                    return Err(ours("a stored credential lacks its protocol or host"));
-                };
-                Ok(BodyDe(
-                    Credential {
-                        key: CredentialKey {
-                            protocol,
-                            host,
-                            path,
-                            username,
-                        },
-                        password: password.map(|s| s.0),
-                        password_expiry_utc: expiry,
-                        oauth_refresh_token: refresh.map(|s| s.0),
-                        authtype,
-                        credential: credential.map(|s| s.0),
-                    },
-                    extra,
-                ))
             }
         }
-        d.deserialize_map(V)
+        let (Some(protocol), Some(host)) = (protocol, host) else {
+            return Err(ours("a stored credential lacks its protocol or host"));
+        };
+        Ok(BodyDe(
+            Credential {
+                key: CredentialKey {
+                    protocol,
+                    host,
+                    path,
+                    username,
+                },
+                password: password.map(|s| s.0),
+                password_expiry_utc: expiry,
+                oauth_refresh_token: refresh.map(|s| s.0),
+                authtype,
+                credential: credential.map(|s| s.0),
+            },
+            extra,
+        ))
     }
 }
 
 struct SecretMapDe(BTreeMap<String, SecretString>);
-impl<'de> de::Deserialize<'de> for SecretMapDe {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SecretMapDe;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map of secrets")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = BTreeMap::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    out.insert(key, map.next_value::<SecretDe>()?.0);
-                }
-                Ok(SecretMapDe(out))
-            }
+impl<'de> FromObject<'de> for SecretMapDe {
+    const EXPECTING: &'static str = "a map of secrets";
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut out = BTreeMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            out.insert(key, map.next_value::<SecretDe>()?.0);
         }
-        d.deserialize_map(V)
+        Ok(SecretMapDe(out))
     }
 }
 
-impl<'de> de::Deserialize<'de> for BodyDe<Account> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = BodyDe<Account>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an account")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let (mut name, mut provider, mut url) = (None, None, None);
-                let (mut matches, mut settings, mut secrets) = (None, None, None);
-                let mut extra = Vec::new();
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        "name" => name = Some(map.next_value::<String>()?),
-                        "provider" => provider = Some(map.next_value::<String>()?),
-                        "url" => url = Some(map.next_value::<String>()?),
-                        "matches" => matches = Some(map.next_value::<Vec<String>>()?),
-                        "settings" => {
-                            settings = Some(map.next_value::<BTreeMap<String, String>>()?);
-                        }
-                        "secrets" => secrets = Some(map.next_value::<SecretMapDe>()?.0),
-                        _ => {
-                            let value = raw_json(&mut map)?;
-                            extra.push((key.0.into_owned(), value));
-                        }
-                    }
+impl<'de> FromObject<'de> for BodyDe<Account> {
+    const EXPECTING: &'static str = "an account";
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut name, mut provider, mut url) = (None, None, None);
+        let (mut matches, mut settings, mut secrets) = (None, None, None);
+        let mut extra = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                "name" => name = Some(map.next_value::<String>()?),
+                "provider" => provider = Some(map.next_value::<String>()?),
+                "url" => url = Some(map.next_value::<String>()?),
+                "matches" => matches = Some(map.next_value::<Vec<String>>()?),
+                "settings" => settings = Some(map.next_value::<BTreeMap<String, String>>()?),
+                "secrets" => secrets = Some(map.next_value_seed(object::<SecretMapDe>())?.0),
+                _ => {
+                    let value = raw_json(&mut map)?;
+                    extra.push((key.0.into_owned(), value));
                 }
-                let (Some(name), Some(provider), Some(url)) = (name, provider, url) else {
-                    return Err(ours("an account lacks its name, provider or url"));
-                };
-                Ok(BodyDe(
-                    Account {
-                        name,
-                        provider,
-                        url,
-                        matches: matches.unwrap_or_default(),
-                        settings: settings.unwrap_or_default(),
-                        secrets: secrets.unwrap_or_default(),
-                    },
-                    extra,
-                ))
             }
         }
-        d.deserialize_map(V)
+        let (Some(name), Some(provider), Some(url)) = (name, provider, url) else {
+            return Err(ours("an account lacks its name, provider or url"));
+        };
+        Ok(BodyDe(
+            Account {
+                name,
+                provider,
+                url,
+                matches: matches.unwrap_or_default(),
+                settings: settings.unwrap_or_default(),
+                secrets: secrets.unwrap_or_default(),
+            },
+            extra,
+        ))
     }
 }
 
-impl<'de> de::Deserialize<'de> for BodyDe<CachedToken> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = BodyDe<CachedToken>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a cached token")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let (mut account, mut secret, mut username, mut authtype) =
-                    (None, None, None, None);
-                let (mut expires_at, mut obtained_at, mut info) = (None, None, None);
-                let mut extra = Vec::new();
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        "account" => account = Some(map.next_value::<String>()?),
-                        "secret" => secret = Some(map.next_value::<SecretDe>()?.0),
-                        "username" => username = map.next_value::<Option<String>>()?,
-                        "authtype" => authtype = map.next_value::<Option<String>>()?,
-                        "expires_at" => expires_at = map.next_value::<Option<u64>>()?,
-                        "obtained_at" => obtained_at = Some(map.next_value::<u64>()?),
-                        "info" => info = Some(map.next_value::<serde_json::Value>()?),
-                        _ => {
-                            let value = raw_json(&mut map)?;
-                            extra.push((key.0.into_owned(), value));
-                        }
-                    }
+impl<'de> FromObject<'de> for BodyDe<CachedToken> {
+    const EXPECTING: &'static str = "a cached token";
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut account, mut secret, mut username, mut authtype) = (None, None, None, None);
+        let (mut expires_at, mut obtained_at, mut info) = (None, None, None);
+        let mut extra = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                "account" => account = Some(map.next_value::<String>()?),
+                "secret" => secret = Some(map.next_value::<SecretDe>()?.0),
+                "username" => username = map.next_value::<Option<String>>()?,
+                "authtype" => authtype = map.next_value::<Option<String>>()?,
+                "expires_at" => expires_at = map.next_value::<Option<u64>>()?,
+                "obtained_at" => obtained_at = Some(map.next_value::<u64>()?),
+                "info" => info = Some(map.next_value::<serde_json::Value>()?),
+                _ => {
+                    let value = raw_json(&mut map)?;
+                    extra.push((key.0.into_owned(), value));
                 }
-                let (Some(account), Some(secret), Some(obtained_at)) =
-                    (account, secret, obtained_at)
-                else {
-                    return Err(ours(
-                        "a cached token lacks its account, secret or obtained_at",
-                    ));
-                };
-                Ok(BodyDe(
-                    CachedToken {
-                        account,
-                        secret,
-                        username,
-                        authtype,
-                        expires_at,
-                        obtained_at,
-                        info: info.unwrap_or(serde_json::Value::Null),
-                    },
-                    extra,
-                ))
             }
         }
-        d.deserialize_map(V)
+        let (Some(account), Some(secret), Some(obtained_at)) = (account, secret, obtained_at)
+        else {
+            return Err(ours(
+                "a cached token lacks its account, secret or obtained_at",
+            ));
+        };
+        Ok(BodyDe(
+            CachedToken {
+                account,
+                secret,
+                username,
+                authtype,
+                expires_at,
+                obtained_at,
+                info: info.unwrap_or(serde_json::Value::Null),
+            },
+            extra,
+        ))
     }
 }
 
-impl<'de> de::Deserialize<'de> for BodyDe<PluginState> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = BodyDe<PluginState>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("plugin state")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let (mut account, mut state) = (None, None);
-                let mut extra = Vec::new();
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    match &*key.0 {
-                        "account" => account = Some(map.next_value::<String>()?),
-                        "state" => state = Some(raw_json(&mut map)?.0),
-                        "state_text" => state = Some(map.next_value::<SecretDe>()?.0),
-                        _ => {
-                            let value = raw_json(&mut map)?;
-                            extra.push((key.0.into_owned(), value));
-                        }
-                    }
+impl<'de> FromObject<'de> for BodyDe<PluginState> {
+    const EXPECTING: &'static str = "plugin state";
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let (mut account, mut state) = (None, None);
+        let mut extra = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                "account" => account = Some(map.next_value::<String>()?),
+                "state" => state = Some(raw_json(&mut map)?.0),
+                "state_text" => state = Some(map.next_value::<SecretDe>()?.0),
+                _ => {
+                    let value = raw_json(&mut map)?;
+                    extra.push((key.0.into_owned(), value));
                 }
-                let (Some(account), Some(state)) = (account, state) else {
-                    return Err(ours("plugin state lacks its account or state"));
-                };
-                Ok(BodyDe(PluginState { account, state }, extra))
             }
         }
-        d.deserialize_map(V)
+        let (Some(account), Some(state)) = (account, state) else {
+            return Err(ours("plugin state lacks its account or state"));
+        };
+        Ok(BodyDe(PluginState { account, state }, extra))
     }
 }
 

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::FORMAT_VERSION;
 use crate::clock::{DeviceId, Utc, now_ms};
 use crate::error::{Error, Result};
-use crate::fsutil::{create_private_dir_all, parent_dir, sync_dir};
+use crate::fsutil::{TEMP_SUFFIX, create_private_dir_all, parent_dir, sync_dir, temp_file};
 use crate::identity::{Identity, parse_recipient};
 use crate::payload::{DecodeError, Ids, Payload, decode_with, encode};
 use crate::snapshot::Snapshot;
@@ -799,8 +799,6 @@ fn temp_prefix(path: &Path) -> String {
     format!(".{name}.")
 }
 
-const TEMP_SUFFIX: &str = ".tmp";
-
 /// Removes temporary files a killed writer left behind. Only called under the exclusive
 /// lock, when no other writer can be mid-write. Best effort.
 fn remove_stale_temps(path: &Path) {
@@ -832,11 +830,7 @@ fn replace_file(
 ) -> Result<Option<FileStamp>> {
     let dir = parent_dir(path);
     create_private_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&temp_prefix(path))
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    let mut tmp = temp_file(dir, &temp_prefix(path))?;
     tmp.write_all(data)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io("cannot write", tmp.path(), e))?;
@@ -857,11 +851,7 @@ fn replace_file(
 /// Writes a backup (0600) named after the current UTC time, atomically.
 fn write_backup(dir: &Path, bytes: &[u8]) -> Result<()> {
     create_private_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".backup.")
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    let mut tmp = temp_file(dir, ".backup.")?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io("cannot write", tmp.path(), e))?;

@@ -510,11 +510,7 @@ impl Report {
 pub(crate) fn write_private(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let dir = fsutil::parent_dir(path);
     fsutil::create_private_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".keyhelm-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    let mut tmp = fsutil::temp_file(dir, ".keyhelm-")?;
     tmp.write_all(bytes)
         .and_then(|()| {
             if durable {

@@ -46,6 +46,26 @@ impl Folder {
             },
         }
     }
+
+    /// Runs `write`, then puts the shared file back as it was before, the way a sync tool that
+    /// kept the other version does; returns the file `write` left.
+    fn reverted(&self, write: impl FnOnce()) -> Vec<u8> {
+        let before = read(&self.file());
+        write();
+        let written = read(&self.file());
+        std::fs::write(self.file(), &before).unwrap();
+        written
+    }
+
+    /// Someone who knows `member`'s public key writes a vault of their own, holding `host`,
+    /// over the shared one.
+    fn overwrite_with_other_vault(&self, member: &Device, host: &str, pw: &str) {
+        let elsewhere = Folder::new();
+        let stranger = elsewhere.device("s");
+        stranger.store(host, pw);
+        stranger.add(member);
+        std::fs::copy(&stranger.location.file, self.file()).unwrap();
+    }
 }
 
 impl Device {
@@ -100,13 +120,22 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
+/// Devices sharing the folder: the first stored `first.example` and added the others as
+/// recipients, which have not read the vault yet.
+fn members<const N: usize>(names: [&str; N]) -> (Folder, [Device; N]) {
+    let folder = Folder::new();
+    let devices = names.map(|name| folder.device(name));
+    let (first, others) = devices.split_first().unwrap();
+    first.store("first.example", "pw-first");
+    for other in others {
+        first.add(other);
+    }
+    (folder, devices)
+}
+
 /// Two devices sharing the folder, both members, both having read the vault.
 fn two() -> (Folder, Device, Device) {
-    let folder = Folder::new();
-    let a = folder.device("a");
-    let b = folder.device("b");
-    a.store("first.example", "pw-first");
-    a.add(&b);
+    let (folder, [a, b]) = members(["a", "b"]);
     assert_eq!(b.get("first.example").as_deref(), Some("pw-first"));
     (folder, a, b)
 }
@@ -114,10 +143,9 @@ fn two() -> (Folder, Device, Device) {
 #[test]
 fn an_update_the_folder_lost_comes_back_from_the_shadow_copy() {
     let (folder, a, b) = two();
-    let before = read(&folder.file());
-    a.store("x.example", "pw-x");
     // The sync tool puts the older file back.
-    std::fs::write(folder.file(), &before).unwrap();
+    folder.reverted(|| a.store("x.example", "pw-x"));
+    let before = read(&folder.file());
     // A lookup notices, writes the update back, and answers from the repaired vault.
     let mut lookup = a.lookup().unwrap();
     let found = lookup.credentials("https", "x.example").unwrap();
@@ -133,14 +161,10 @@ fn an_update_the_folder_lost_comes_back_from_the_shadow_copy() {
 #[test]
 fn a_lost_update_is_restored_by_read_and_update_too() {
     let (folder, a, _b) = two();
-    let before = read(&folder.file());
-    a.store("x.example", "pw-x");
-    std::fs::write(folder.file(), &before).unwrap();
+    folder.reverted(|| a.store("x.example", "pw-x"));
     assert_eq!(a.get("x.example").as_deref(), Some("pw-x"));
 
-    let before = read(&folder.file());
-    a.store("y.example", "pw-y");
-    std::fs::write(folder.file(), &before).unwrap();
+    folder.reverted(|| a.store("y.example", "pw-y"));
     a.store("z.example", "pw-z");
     let s = a.vault().read().unwrap();
     assert_eq!(s.len(), 4);
@@ -164,10 +188,7 @@ fn a_vanished_vault_is_restored_from_the_shadow_copy_by_the_next_write() {
 fn conflict_copies_are_merged_and_removed() {
     let (folder, a, b) = two();
     // a and b write at the same time; the sync tool keeps b's file and renames a's.
-    let base = read(&folder.file());
-    a.store("from-a.example", "pw-a");
-    let from_a = read(&folder.file());
-    std::fs::write(folder.file(), &base).unwrap();
+    let from_a = folder.reverted(|| a.store("from-a.example", "pw-a"));
     b.store("from-b.example", "pw-b");
     let copy = folder.copy_path("vault.sync-conflict-20261123-112600-AAAAAAA.age");
     std::fs::write(&copy, &from_a).unwrap();
@@ -187,10 +208,7 @@ fn conflict_copies_are_merged_and_removed() {
 #[test]
 fn a_forced_check_reports_what_it_did() {
     let (folder, a, b) = two();
-    let base = read(&folder.file());
-    a.store("from-a.example", "pw-a");
-    let from_a = read(&folder.file());
-    std::fs::write(folder.file(), &base).unwrap();
+    let from_a = folder.reverted(|| a.store("from-a.example", "pw-a"));
     let copy = folder.copy_path("vault.sync-conflict-1-A.age");
     std::fs::write(&copy, &from_a).unwrap();
     let report = b.vault().sync_local().unwrap();
@@ -241,17 +259,10 @@ fn copies_that_cannot_be_used_stay_and_do_not_slow_lookups() {
 
 #[test]
 fn a_copy_behind_a_removal_waits_until_its_writer_caught_up() {
-    let folder = Folder::new();
-    let (a, b, c) = (folder.device("a"), folder.device("b"), folder.device("c"));
-    a.store("first.example", "pw-first");
-    a.add(&b);
-    a.add(&c);
+    let (folder, [a, b, c]) = members(["a", "b", "c"]);
     assert!(b.get("first.example").is_some());
-    let base = read(&folder.file());
     // a removes c while b, not knowing, stores something; the sync tool keeps a's file.
-    a.remove(&c);
-    let from_a = read(&folder.file());
-    std::fs::write(folder.file(), &base).unwrap();
+    let from_a = folder.reverted(|| a.remove(&c));
     b.store("from-b.example", "pw-b");
     let copy = folder.copy_path("vault.sync-conflict-1-B.age");
     std::fs::copy(folder.file(), &copy).unwrap();
@@ -275,12 +286,7 @@ fn a_copy_behind_a_removal_waits_until_its_writer_caught_up() {
 fn a_vault_from_someone_else_is_refused() {
     let (folder, a, _b) = two();
     let before = read(&folder.file());
-    // Someone who knows a's public key writes a vault of their own over the shared one.
-    let elsewhere = Folder::new();
-    let stranger = elsewhere.device("s");
-    stranger.store("evil.example", "pw-evil");
-    stranger.add(&a);
-    std::fs::copy(&stranger.location.file, folder.file()).unwrap();
+    folder.overwrite_with_other_vault(&a, "evil.example", "pw-evil");
     let err = a.vault().read().unwrap_err();
     assert!(matches!(err, Error::OtherVault { .. }), "{err:?}");
     assert!(err.to_string().contains("holds another vault (id "));
@@ -300,11 +306,7 @@ fn a_vault_from_someone_else_is_refused() {
 
 #[test]
 fn a_removed_device_cannot_write_its_way_back() {
-    let folder = Folder::new();
-    let (a, b, c) = (folder.device("a"), folder.device("b"), folder.device("c"));
-    a.store("first.example", "pw-first");
-    a.add(&b);
-    a.add(&c);
+    let (folder, [a, b, c]) = members(["a", "b", "c"]);
     assert!(c.get("first.example").is_some());
     let old = read(&folder.file());
     a.remove(&c);
@@ -345,11 +347,7 @@ fn a_removed_device_cannot_write_its_way_back() {
 
 #[test]
 fn a_device_that_missed_a_removal_follows_it() {
-    let folder = Folder::new();
-    let (a, b, c) = (folder.device("a"), folder.device("b"), folder.device("c"));
-    a.store("first.example", "pw-first");
-    a.add(&b);
-    a.add(&c);
+    let (folder, [a, b, c]) = members(["a", "b", "c"]);
     assert!(b.get("first.example").is_some());
     // Two removals (two rotations) b does not see happen.
     a.remove(&c);
@@ -373,23 +371,10 @@ fn a_vault_behind_a_removal_without_a_copy_of_our_own_is_refused() {
 
 #[test]
 fn concurrent_removals_need_a_declared_trust() {
-    let folder = Folder::new();
-    let (a, b, c, d) = (
-        folder.device("a"),
-        folder.device("b"),
-        folder.device("c"),
-        folder.device("d"),
-    );
-    a.store("first.example", "pw-first");
-    for other in [&b, &c, &d] {
-        a.add(other);
-    }
+    let (folder, [a, b, c, d]) = members(["a", "b", "c", "d"]);
     assert!(b.get("first.example").is_some());
-    let base = read(&folder.file());
     // a removes c while b removes d: two rotations from the same secret.
-    a.remove(&c);
-    let from_a = read(&folder.file());
-    std::fs::write(folder.file(), &base).unwrap();
+    let from_a = folder.reverted(|| a.remove(&c));
     b.remove(&d);
     let from_b = b.vault().read().unwrap();
     std::fs::write(folder.file(), &from_a).unwrap();
@@ -457,21 +442,13 @@ fn the_other_side_of_a_git_merge_is_admitted_or_not() {
 #[test]
 fn forgetting_the_trust_lets_a_device_join_another_vault() {
     let (folder, a, _b) = two();
-    let elsewhere = Folder::new();
-    let stranger = elsewhere.device("s");
-    stranger.store("x.example", "pw-x");
-    stranger.add(&a);
-    std::fs::copy(&stranger.location.file, folder.file()).unwrap();
+    folder.overwrite_with_other_vault(&a, "x.example", "pw-x");
     assert!(matches!(a.vault().read(), Err(Error::OtherVault { .. })));
     a.vault().forget_trust().unwrap();
     assert!(!a.location.shadow_file().exists());
     assert_eq!(a.get("x.example").as_deref(), Some("pw-x"));
     // And it is pinned again.
-    let elsewhere = Folder::new();
-    let other = elsewhere.device("o");
-    other.store("y.example", "pw-y");
-    other.add(&a);
-    std::fs::copy(&other.location.file, folder.file()).unwrap();
+    folder.overwrite_with_other_vault(&a, "y.example", "pw-y");
     assert!(matches!(a.vault().read(), Err(Error::OtherVault { .. })));
 }
 

@@ -516,6 +516,16 @@ fn every_damage_has_its_reason() {
     let entry = |f: &'static dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
         edit(&move |v| f(v["entries"][credential_index].as_object_mut().unwrap()))
     };
+    // The body of the first entry of `kind`.
+    let body =
+        |kind: &'static str,
+         f: &'static dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+            edit(&move |v| {
+                let entries = v["entries"].as_array_mut().unwrap();
+                let e = entries.iter_mut().find(|e| e["kind"] == kind).unwrap();
+                f(e["body"].as_object_mut().unwrap())
+            })
+        };
     let cases: Vec<(String, &str)> = vec![
         (
             edit(&|v| v["vault_secret"] = "abc".into()),
@@ -590,34 +600,17 @@ fn every_damage_has_its_reason() {
             "a stored credential lacks its protocol or host",
         ),
         (
-            edit(&|v| {
-                let accounts = v["entries"].as_array_mut().unwrap();
-                let a = accounts
-                    .iter_mut()
-                    .find(|e| e["kind"] == "account")
-                    .unwrap();
-                a["body"].as_object_mut().unwrap().remove("provider");
-            }),
+            body("account", &|b| drop(b.remove("provider"))),
             "an account lacks its name, provider or url",
         ),
         (
-            edit(&|v| {
-                let entries = v["entries"].as_array_mut().unwrap();
-                let t = entries.iter_mut().find(|e| e["kind"] == "token").unwrap();
-                t["body"].as_object_mut().unwrap().remove("obtained_at");
-            }),
+            body("token", &|b| drop(b.remove("obtained_at"))),
             "a cached token lacks its account, secret or obtained_at",
         ),
         (
-            edit(&|v| {
-                let entries = v["entries"].as_array_mut().unwrap();
-                let s = entries
-                    .iter_mut()
-                    .find(|e| e["kind"] == "plugin_state")
-                    .unwrap();
-                let body = s["body"].as_object_mut().unwrap();
-                body.remove("state");
-                body.remove("state_text");
+            body("plugin_state", &|b| {
+                b.remove("state");
+                b.remove("state_text");
             }),
             "plugin state lacks its account or state",
         ),
