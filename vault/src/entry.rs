@@ -214,6 +214,14 @@ impl Body for Credential {
     }
 }
 
+impl Credential {
+    /// Whether this is exactly `other`, secrets included: storing `other` again would change
+    /// nothing.
+    pub fn same_as(&self, other: &Credential) -> bool {
+        Body::same(self, other)
+    }
+}
+
 impl Body for Account {
     const KIND: Kind = Kind::Account;
     type Key = str;
@@ -300,6 +308,33 @@ mod tests {
             path: path.map(Into::into),
             username: username.map(Into::into),
         }
+    }
+
+    #[test]
+    fn the_same_credential_means_every_field_and_secret() {
+        let stored = Credential {
+            key: key(None, Some("alice")),
+            password: Some("pw".to_owned().into()),
+            password_expiry_utc: Some(1_900_000_000),
+            oauth_refresh_token: None,
+            authtype: None,
+            credential: None,
+        };
+        assert!(stored.same_as(&stored.clone()));
+        let differs = |change: fn(&mut Credential)| {
+            let mut other = stored.clone();
+            change(&mut other);
+            !stored.same_as(&other)
+        };
+        assert!(differs(|c| c.password = Some("other".to_owned().into())));
+        assert!(differs(|c| c.password = None));
+        assert!(differs(|c| c.password_expiry_utc = None));
+        assert!(differs(
+            |c| c.oauth_refresh_token = Some("rt".to_owned().into())
+        ));
+        assert!(differs(|c| c.authtype = Some("Bearer".into())));
+        assert!(differs(|c| c.credential = Some("tok".to_owned().into())));
+        assert!(differs(|c| c.key.username = Some("bob".into())));
     }
 
     #[test]

@@ -407,32 +407,6 @@ fn is_account_token(s: &Snapshot, secret: &SecretString) -> bool {
         .any(|t| t.secret.expose_secret() == secret.expose_secret())
 }
 
-/// Whether `stored` is exactly `new`, secrets included.
-fn same_credential(stored: &Credential, new: &Credential) -> bool {
-    fn same(a: &Option<SecretString>, b: &Option<SecretString>) -> bool {
-        match (a, b) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
-            _ => false,
-        }
-    }
-    // Every field, so that a new one cannot be forgotten here.
-    let Credential {
-        key,
-        password,
-        password_expiry_utc,
-        oauth_refresh_token,
-        authtype,
-        credential,
-    } = stored;
-    *key == new.key
-        && same(password, &new.password)
-        && *password_expiry_utc == new.password_expiry_utc
-        && same(oauth_refresh_token, &new.oauth_refresh_token)
-        && *authtype == new.authtype
-        && same(credential, &new.credential)
-}
-
 fn store(ctx: &Ctx, req: &json::StoreRequest) -> Result<(), Refusal> {
     let new = Credential {
         key: CredentialKey {
@@ -458,7 +432,7 @@ fn store(ctx: &Ctx, req: &json::StoreRequest) -> Result<(), Refusal> {
         is_account_token(s, &req.secret)
             || (others(s).is_empty()
                 && s.credential(&new.key)
-                    .is_some_and(|stored| same_credential(stored, &new)))
+                    .is_some_and(|stored| stored.same_as(&new)))
     };
     let (vault, _) = ctx.vault_or_init()?;
     // docker stores again after every `docker login`: what is already there as is must not
