@@ -845,6 +845,56 @@ fn setup_refuses_a_broken_config_and_changes_nothing() {
     );
     assert_eq!(text(&out.stdout), "");
     assert_eq!(d.config(), broken);
+
+    // credHelpers that is not a map of registries to helpers.
+    let odd = "{\"credHelpers\": [\"keyhelm\"]}";
+    std::fs::write(d.config_file(), odd).unwrap();
+    let out = setup(&d, &["--registry", "ghcr.io"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(1),
+            format!(
+                "keyhelm: error: credHelpers in {} is not a JSON object\n\
+                 keyhelm: hint: fix the file (credHelpers maps registries to helper names); \
+                 keyhelm changed nothing\n",
+                d.config_file().display()
+            )
+        )
+    );
+    assert_eq!(d.config(), odd);
+
+    // A file keyhelm cannot read.
+    std::fs::remove_file(d.config_file()).unwrap();
+    std::fs::create_dir(d.config_file()).unwrap();
+    let out = setup(&d, &[]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(1),
+            format!(
+                "keyhelm: error: cannot read docker's configuration {}: Is a directory (os \
+                 error 21)\n",
+                d.config_file().display()
+            )
+        )
+    );
+
+    // Nowhere to look.
+    let mut d = Docker::new();
+    d.s.env.remove_var("DOCKER_CONFIG");
+    d.s.env.remove_var("HOME");
+    let out = setup(&d, &[]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(1),
+            "keyhelm: error: cannot tell where docker's configuration is: neither \
+             DOCKER_CONFIG nor HOME is set\n\
+             keyhelm: hint: set DOCKER_CONFIG to the folder of docker's config.json\n"
+                .to_owned()
+        )
+    );
 }
 
 #[test]
@@ -862,6 +912,36 @@ fn setup_says_when_docker_cannot_find_the_helper() {
         "{}",
         text(&out.stdout)
     );
+
+    // A keyhelm without docker-credential-keyhelm beside it can only say to install it.
+    let alone = keyhelm_alone();
+    let out = run(d.s.command(&alone).args(["setup", "docker"]), b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with(
+            "Note: docker runs docker-credential-keyhelm from PATH, and PATH does not have it: \
+             install it (install.sh puts it next to keyhelm).\n"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// A hard link to the `keyhelm` binary in a folder without docker-credential-keyhelm.
+fn keyhelm_alone() -> PathBuf {
+    static ALONE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ALONE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                .unwrap()
+                .keep();
+            let alone = dir.join("keyhelm");
+            std::fs::hard_link(support::keyhelm_bin(), &alone)
+                .or_else(|_| std::fs::copy(support::keyhelm_bin(), &alone).map(|_| ()))
+                .unwrap();
+            alone
+        })
+        .clone()
 }
 
 /// The doctor's lines about docker.
@@ -944,6 +1024,16 @@ fn doctor_checks_dockers_configuration() {
                 .to_owned(),
             format!("                hint: add {bin_dir} to PATH"),
         ]
+    );
+    let out = run(d.s.command(keyhelm_alone()).arg("doctor"), b"");
+    assert!(
+        text(&out.stdout).contains(
+            "\nerror docker    docker-credential-keyhelm is not on PATH, so docker cannot run it\n\
+             \x20               hint: install docker-credential-keyhelm on PATH (install.sh puts \
+             it next to keyhelm)\n"
+        ),
+        "{}",
+        text(&out.stdout)
     );
     d.s.env.set_var("PATH", path);
     // A broken file.

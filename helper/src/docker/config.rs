@@ -578,21 +578,26 @@ mod tests {
         ] {
             assert_eq!(registry_key(given).unwrap(), key, "{given}");
         }
-        for bad in [
-            "",
-            "a b",
-            "ghcr.io/team",
-            "ftp://x",
-            "https://",
-            "u@ghcr.io",
+        for (bad, why) in [
+            ("", "it is empty or contains white space"),
+            ("a b", "it is empty or contains white space"),
+            ("ghcr.io/team", "docker keys registries by host, without a path"),
+            ("ftp://x", "only http:// and https:// URLs name a registry"),
+            ("https://", "it has no host, or a user name"),
+            ("u@ghcr.io", "it has no host, or a user name"),
         ] {
             let err = registry_key(bad).unwrap_err();
-            assert!(
-                err.message
-                    .starts_with(&format!("'{bad}' is not a registry")),
-                "{}",
-                err.message
+            assert_eq!(
+                (err.message.as_str(), err.hint.as_deref()),
+                (
+                    format!("'{bad}' is not a registry: {why}").as_str(),
+                    Some(
+                        "name it as docker does: a host with an optional port, such as ghcr.io \
+                         or localhost:5000"
+                    )
+                ),
             );
+            assert_eq!(err.exit, crate::error::Exit::Usage, "{bad}");
         }
     }
 

@@ -69,7 +69,7 @@ pub fn checks(ctx: &Ctx, checks: &mut Vec<Check>) {
                         .map(|d| d.display().to_string())
                         .unwrap_or_default()
                 ),
-                None => format!("install {NAME} (install.sh puts it next to keyhelm) on PATH"),
+                None => format!("install {NAME} on PATH (install.sh puts it next to keyhelm)"),
             };
             checks.push(
                 Check::new(
