@@ -400,6 +400,99 @@ pub fn logout(ctx: &Ctx, vault: &Vault, name: &str) -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::Op;
+    use keyhelm_core::msg::ErrorMessage;
+
+    #[test]
+    fn call_failures_carry_the_exit_code_and_what_to_do() {
+        let plugin = |kind, message: &str| CallError::Plugin {
+            plugin: "good".into(),
+            error: ErrorMessage::new(kind, message),
+        };
+        let limited = |after| {
+            let mut error = ErrorMessage::new(ErrorKind::RateLimited, "slow down");
+            error.retry_after = after;
+            CallError::Plugin {
+                plugin: "good".into(),
+                error,
+            }
+        };
+        let cases = [
+            (
+                plugin(ErrorKind::BadSettings, "no seed"),
+                Exit::Usage,
+                "account 'w': no seed",
+                Some("check the account with `keyhelm account show w`"),
+            ),
+            (
+                CallError::Plugin {
+                    plugin: "good".into(),
+                    error: ErrorMessage::new(ErrorKind::BadSettings, "no seed")
+                        .with_hint("set it with `keyhelm account edit`"),
+                },
+                Exit::Usage,
+                "account 'w': no seed",
+                Some("set it with `keyhelm account edit`"),
+            ),
+            (
+                plugin(ErrorKind::NeedsInteraction, "a code is needed"),
+                Exit::NeedsInteraction,
+                "account 'w': a code is needed",
+                Some("run `keyhelm login w` in a terminal"),
+            ),
+            (
+                plugin(ErrorKind::NeedsLogin, "the session ended"),
+                Exit::Provider,
+                "account 'w': the session ended",
+                Some("run `keyhelm login w` in a terminal"),
+            ),
+            (
+                limited(Some(30)),
+                Exit::Provider,
+                "account 'w': slow down",
+                Some("wait 30 seconds and try again"),
+            ),
+            (
+                limited(None),
+                Exit::Provider,
+                "account 'w': slow down",
+                Some("wait a while and try again"),
+            ),
+            (
+                plugin(ErrorKind::Network, "request to https://x failed: could not connect"),
+                Exit::Provider,
+                "account 'w': request to https://x failed: could not connect",
+                Some("check your network connection and the account's URL"),
+            ),
+            (
+                plugin(ErrorKind::AuthFailed, "the service refused the seed"),
+                Exit::Provider,
+                "account 'w': the service refused the seed",
+                None,
+            ),
+            (
+                CallError::Panicked {
+                    plugin: "good".into(),
+                    op: Op::Get,
+                    message: "oops".into(),
+                },
+                Exit::Plugin,
+                "account 'w': plugin `good` crashed during get: oops; this is a bug in the \
+                 plugin, report it to its author",
+                Some(
+                    "the plugin misbehaved; check it with `keyhelm plugin verify <path>` or \
+                     reinstall it, and run with KEYHELM_LOG=debug for details",
+                ),
+            ),
+        ];
+        for (error, exit, message, hint) in cases {
+            let f = call_failure("w", error);
+            assert_eq!(
+                (f.exit, f.message.as_str(), f.hint.as_deref()),
+                (exit, message, hint)
+            );
+        }
+    }
 
     fn token(expires_at: Option<u64>, obtained_at: u64) -> CachedToken {
         CachedToken {

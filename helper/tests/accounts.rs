@@ -312,3 +312,93 @@ fn plugins_are_listed_verified_pinned_and_refused_when_tampered_with() {
         text(&login.stderr)
     );
 }
+
+#[test]
+fn provider_failures_say_what_to_do() {
+    let s = Sandbox::new();
+    let service = plugin_support::FakeService::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let good = plugin_support::cdylib("dev", "good");
+    let cases: [(&str, &str, &str, i32, String); 4] = [
+        (
+            "limited",
+            service.base_url.as_str(),
+            "/limited",
+            7,
+            "keyhelm: error: account 'limited': the service is rate limiting\n\
+             keyhelm: hint: wait 7 seconds and try again\n"
+                .to_owned(),
+        ),
+        (
+            "offline",
+            closed_url.as_str(),
+            "/token",
+            7,
+            format!(
+                "keyhelm: error: account 'offline': request to {closed_url} failed: could not \
+                 connect\nkeyhelm: hint: check your network connection and the account's URL\n"
+            ),
+        ),
+        (
+            "broken",
+            service.base_url.as_str(),
+            "/missing",
+            7,
+            "keyhelm: error: account 'broken': the token endpoint answered HTTP 404\n".to_owned(),
+        ),
+        (
+            "newline",
+            service.base_url.as_str(),
+            "/newline",
+            6,
+            "keyhelm: error: account 'newline': the provider returned a token containing a line \
+             break or NUL\n"
+                .to_owned(),
+        ),
+    ];
+    for (name, url, token_path, _, _) in &cases {
+        let path = format!("token_path={token_path}");
+        s.plugin_account_add("good", &good, name, url, &["--set", &path], "seed=s33d\n");
+    }
+    for (name, _, _, code, stderr) in cases {
+        let out = s.keyhelm(&["token", name], b"");
+        assert_eq!(
+            (out.status.code(), text(&out.stdout), text(&out.stderr)),
+            (Some(code), String::new(), stderr),
+            "{name}"
+        );
+    }
+    // Nothing was cached from the refused token.
+    let shown = s.keyhelm(&["account", "show", "newline", "--json"], b"");
+    let json: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(json["token"], serde_json::Value::Null);
+
+    // A pin in the config that is not a hash stops every load of that plugin.
+    let config = s.keyhelm_home().join("config.toml");
+    let before = std::fs::read_to_string(&config).unwrap_or_default();
+    std::fs::write(&config, format!("{before}\n[plugins.pins]\ngood = \"abc\"\n")).unwrap();
+    let out = s.keyhelm(&["login", "limited"], b"");
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(1),
+            format!(
+                "keyhelm: error: the sha256 pin of plugin `good` in {} is not valid\n\
+                 keyhelm: hint: run `keyhelm plugin trust good` to pin the installed file \
+                 again\n",
+                config.display()
+            )
+        )
+    );
+    // The hint mends it.
+    let trust = s.keyhelm(&["plugin", "trust", "good"], b"");
+    assert!(
+        text(&trust.stdout).ends_with("(the previous pin was replaced).\n"),
+        "{}",
+        text(&trust.stderr)
+    );
+    let out = s.keyhelm(&["token", "newline"], b"");
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+}

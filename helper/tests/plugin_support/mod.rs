@@ -94,6 +94,7 @@ pub struct Seen {
 
 /// A loopback HTTP server that plays a token service:
 /// `POST /token` answers a token when the form carries `client_secret=s33d` (else 401),
+/// `POST /newline` answers a token with a line break,
 /// `POST /revoke` answers 200, `POST /limited` answers 429 with `Retry-After: 7`,
 /// `POST /big` answers a 5 MiB body. It records every request. Stops when dropped.
 pub struct FakeService {
@@ -152,6 +153,11 @@ async fn answer(State(log): State<Arc<Mutex<Vec<Seen>>>>, request: Request) -> R
                 br#"{"access_token":"tok-1","expires_in":3600,"scope":"repo read:org"}"#.to_vec(),
             ),
             "/token" => (StatusCode::UNAUTHORIZED, None, b"{}".to_vec()),
+            "/newline" => (
+                StatusCode::OK,
+                Some((header::CONTENT_TYPE, "application/json")),
+                br#"{"access_token":"tok\n1"}"#.to_vec(),
+            ),
             "/revoke" => (StatusCode::OK, None, Vec::new()),
             "/limited" => (
                 StatusCode::TOO_MANY_REQUESTS,
