@@ -323,17 +323,7 @@ impl Plugin {
             services,
             &DescribeRequest::default(),
         )?;
-        if r.name != self.name {
-            return Err(CallError::InvalidAnswer {
-                plugin: self.name.clone(),
-                op: Op::Describe,
-                reason: format!(
-                    "names the provider `{}`, but its table says `{}`",
-                    r.name, self.name
-                ),
-            });
-        }
-        Ok(r)
+        same_name(&self.name, r)
     }
 
     /// Asks the provider for a credential.
@@ -392,63 +382,167 @@ impl Plugin {
                 max,
             });
         }
-        let invalid = |reason: String| CallError::InvalidAnswer {
-            plugin: plugin.clone(),
-            op,
-            reason,
-        };
-        let read_error = || -> Result<ErrorMessage, CallError> {
-            if bytes.is_empty() {
-                return Ok(ErrorMessage::new(ErrorKind::Internal, "no message"));
-            }
-            serde_json::from_slice::<ErrorMessage>(bytes)
-                .map_err(|e| invalid(keyhelm_core::json::describe_error(&e)))
-        };
-        match status {
-            Status::OK => {
-                let v: Versioned = serde_json::from_slice(bytes)
-                    .map_err(|e| invalid(keyhelm_core::json::describe_error(&e)))?;
-                if v.v != MESSAGE_VERSION {
-                    return Err(invalid(format!(
-                        "uses message version {}, and keyhelm reads version {MESSAGE_VERSION}",
-                        v.v
-                    )));
-                }
-                serde_json::from_slice(bytes)
-                    .map_err(|e| invalid(keyhelm_core::json::describe_error(&e)))
-            }
-            Status::ERROR => {
-                let error = read_error()?;
-                Err(CallError::Plugin {
-                    plugin: self.name.clone(),
-                    error,
-                })
-            }
-            Status::PANIC => {
-                let message = read_error()?.message;
-                Err(CallError::Panicked {
-                    plugin: self.name.clone(),
-                    op,
-                    message,
-                })
-            }
-            Status::BAD_REQUEST => {
-                let message = read_error()?.message;
-                Err(CallError::BadRequest {
-                    plugin: self.name.clone(),
-                    op,
-                    message,
-                })
-            }
-            Status::UNSUPPORTED => Err(CallError::Unsupported {
-                plugin: self.name.clone(),
-                op,
-            }),
-            Status(other) => Err(CallError::UnknownStatus {
-                plugin: self.name.clone(),
-                op,
-                status: other,
-            }),
+        decode_answer(&plugin, op, status, bytes)
+    }
+}
+
+/// What a plugin's `status` and answer `bytes` mean: the decoded answer, the provider's
+/// own error, or how the plugin misbehaved.
+fn decode_answer<Resp: serde::de::DeserializeOwned>(
+    plugin: &str,
+    op: Op,
+    status: Status,
+    bytes: &[u8],
+) -> Result<Resp, CallError> {
+    let invalid = |reason: String| CallError::InvalidAnswer {
+        plugin: plugin.to_owned(),
+        op,
+        reason,
+    };
+    let read_error = || -> Result<ErrorMessage, CallError> {
+        if bytes.is_empty() {
+            return Ok(ErrorMessage::new(ErrorKind::Internal, "no message"));
         }
+        serde_json::from_slice::<ErrorMessage>(bytes)
+            .map_err(|e| invalid(keyhelm_core::json::describe_error(&e)))
+    };
+    match status {
+        Status::OK => {
+            let v: Versioned = serde_json::from_slice(bytes)
+                .map_err(|e| invalid(keyhelm_core::json::describe_error(&e)))?;
+            if v.v != MESSAGE_VERSION {
+                return Err(invalid(format!(
+                    "uses message version {}, and keyhelm reads version {MESSAGE_VERSION}",
+                    v.v
+                )));
+            }
+            serde_json::from_slice(bytes)
+                .map_err(|e| invalid(keyhelm_core::json::describe_error(&e)))
+        }
+        Status::ERROR => {
+            let error = read_error()?;
+            Err(CallError::Plugin {
+                plugin: plugin.to_owned(),
+                error,
+            })
+        }
+        Status::PANIC => {
+            let message = read_error()?.message;
+            Err(CallError::Panicked {
+                plugin: plugin.to_owned(),
+                op,
+                message,
+            })
+        }
+        Status::BAD_REQUEST => {
+            let message = read_error()?.message;
+            Err(CallError::BadRequest {
+                plugin: plugin.to_owned(),
+                op,
+                message,
+            })
+        }
+        Status::UNSUPPORTED => Err(CallError::Unsupported {
+            plugin: plugin.to_owned(),
+            op,
+        }),
+        Status(other) => Err(CallError::UnknownStatus {
+            plugin: plugin.to_owned(),
+            op,
+            status: other,
+        }),
+    }
+}
+
+/// A description, when it names the provider its table names.
+fn same_name(name: &str, r: DescribeResponse) -> Result<DescribeResponse, CallError> {
+    if r.name != name {
+        return Err(CallError::InvalidAnswer {
+            plugin: name.to_owned(),
+            op: Op::Describe,
+            reason: format!(
+                "names the provider `{}`, but its table says `{name}`",
+                r.name
+            ),
+        });
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_misbehaviour_is_reported_with_what_to_do() {
+        let cases: [(Status, &str, &str); 8] = [
+            (
+                Status::OK,
+                r#"{"v":2,"secret":"x"}"#,
+                "plugin `p` gave an answer to get that keyhelm cannot read: it uses message \
+                 version 2, and keyhelm reads version 1; the plugin is broken or built for \
+                 another keyhelm, update it",
+            ),
+            (
+                Status::ERROR,
+                r#"{"kind":"auth-failed","message":"refused"}"#,
+                "p: refused",
+            ),
+            (
+                Status::ERROR,
+                "",
+                "p: no message",
+            ),
+            (
+                Status::PANIC,
+                r#"{"kind":"internal","message":"index out of bounds"}"#,
+                "plugin `p` crashed during get: index out of bounds; this is a bug in the \
+                 plugin, report it to its author",
+            ),
+            (
+                Status::BAD_REQUEST,
+                r#"{"kind":"internal","message":"missing field `account`"}"#,
+                "plugin `p` could not read keyhelm's get request: missing field `account`; the \
+                 plugin and keyhelm may be too far apart in version, update both",
+            ),
+            (
+                Status::UNSUPPORTED,
+                "",
+                "plugin `p` does not support get",
+            ),
+            (
+                Status(42),
+                "",
+                "plugin `p` returned the unknown status 42 from get; update keyhelm or the \
+                 plugin",
+            ),
+            (
+                Status::BAD_REQUEST,
+                "[",
+                "plugin `p` gave an answer to get that keyhelm cannot read: it ends too early \
+                 (line 1, column 1); the plugin is broken or built for another keyhelm, \
+                 update it",
+            ),
+        ];
+        for (status, answer, message) in cases {
+            let e = decode_answer::<GetResponse>("p", Op::Get, status, answer.as_bytes())
+                .unwrap_err();
+            assert_eq!(e.to_string(), message, "{answer}");
+        }
+    }
+
+    #[test]
+    fn a_description_must_name_the_provider_of_the_table() {
+        let r = DescribeResponse::new(
+            "other",
+            "1",
+            keyhelm_core::msg::Description::new("O"),
+        );
+        assert_eq!(
+            same_name("p", r).unwrap_err().to_string(),
+            "plugin `p` gave an answer to describe that keyhelm cannot read: it names the \
+             provider `other`, but its table says `p`; the plugin is broken or built for \
+             another keyhelm, update it"
+        );
     }
 }
