@@ -254,10 +254,12 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, 
         return Err(ErrorMessage::new(
             ErrorKind::Internal,
             format!(
-                "the plugin sent a {what} request of message version {}, keyhelm reads {MESSAGE_VERSION}",
+                "the plugin's {what} request uses message version {}, and keyhelm reads version \
+                 {MESSAGE_VERSION}",
                 v.v
             ),
-        ));
+        )
+        .with_hint("update keyhelm or the plugin"));
     }
     serde_json::from_slice(bytes).map_err(bad)
 }
@@ -361,4 +363,51 @@ unsafe extern "C" fn host_now_ms(c: *mut c_void) -> i64 {
         }
     }))
     .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tty::NonInteractive;
+
+    #[test]
+    fn requests_keyhelm_cannot_serve_say_why() {
+        let services = HostServices::new("w")
+            .interactive(true)
+            .prompter(Arc::new(NonInteractive::new("a test")));
+        let ctx = CallCtx::new(&services, "p");
+        let cases: [(Result<Vec<u8>, ErrorMessage>, ErrorKind, &str, Option<&str>); 4] = [
+            (
+                ctx.prompt(br#"{"v":1,"kind":"hologram","message":"hi"}"#),
+                ErrorKind::Unsupported,
+                "this keyhelm does not know that kind of prompt",
+                Some("update keyhelm"),
+            ),
+            (
+                ctx.prompt(br#"{"v":2,"kind":"message","message":"hi"}"#),
+                ErrorKind::Internal,
+                "the plugin's prompt request uses message version 2, and keyhelm reads version 1",
+                Some("update keyhelm or the plugin"),
+            ),
+            (
+                ctx.http(br#"{"v":2,"method":"GET","url":"https://x.example/"}"#),
+                ErrorKind::Internal,
+                "the plugin's http request uses message version 2, and keyhelm reads version 1",
+                Some("update keyhelm or the plugin"),
+            ),
+            (
+                ctx.http(b"{"),
+                ErrorKind::Internal,
+                "the plugin's http request ends too early (line 1, column 1)",
+                None,
+            ),
+        ];
+        for (answer, kind, message, hint) in cases {
+            let e = answer.unwrap_err();
+            assert_eq!(
+                (e.kind, e.message.as_str(), e.hint.as_deref()),
+                (kind, message, hint)
+            );
+        }
+    }
 }
