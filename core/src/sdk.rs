@@ -237,7 +237,11 @@ impl<'a> Host<'a> {
         if resp.v != MESSAGE_VERSION {
             return Err(Error::new(
                 ErrorKind::Internal,
-                format!("the host answered a prompt with message version {}", resp.v),
+                format!(
+                    "the host answered a prompt with message version {}, this plugin reads \
+                     version {MESSAGE_VERSION} (update the plugin or keyhelm so that they match)",
+                    resp.v
+                ),
             ));
         }
         Ok(resp)
@@ -619,6 +623,11 @@ mod tests {
                 "http" => host
                     .http(&HttpRequest::get("https://x/"))
                     .map(|_| GetResponse::new("x")),
+                "prompt" => host
+                    .prompt(crate::msg::Prompt::Message {
+                        message: "hi".into(),
+                    })
+                    .map(|_| GetResponse::new("x")),
                 _ => Ok(GetResponse::new(format!("tok-{}", host.now_unix()))),
             }
         }
@@ -762,6 +771,45 @@ mod tests {
         );
         // And the provider keeps working afterwards.
         assert_eq!(call(&api, &get_json("a")).0, Status::OK);
+    }
+
+    /// A host service that answers `status` with `answer`.
+    macro_rules! host_fn {
+        ($name:ident, $status:expr, $answer:expr) => {
+            unsafe extern "C" fn $name(
+                _: *mut core::ffi::c_void,
+                _: Slice,
+                out: *mut OwnedBuf,
+            ) -> Status {
+                // SAFETY: the SDK passes a valid, EMPTY OwnedBuf for the host to fill.
+                unsafe { out.write(OwnedBuf::from_vec($answer.to_vec())) };
+                $status
+            }
+        };
+    }
+    host_fn!(broken_http, Status(99), b"not json");
+    host_fn!(future_prompt, Status::OK, br#"{"v":2}"#);
+
+    #[test]
+    fn a_host_that_misbehaves_is_named_in_the_plugins_error() {
+        let mut api = host_api();
+        api.http = Some(broken_http);
+        api.prompt = Some(future_prompt);
+        for (account, message) in [
+            ("http", "the host's http service failed with status 99"),
+            (
+                "prompt",
+                "the host answered a prompt with message version 2, this plugin reads version 1 \
+                 (update the plugin or keyhelm so that they match)",
+            ),
+        ] {
+            let (status, bytes) = call(&api, &get_json(account));
+            let e = error(&bytes);
+            assert_eq!(
+                (status, e.kind, e.message.as_str()),
+                (Status::ERROR, ErrorKind::Internal, message)
+            );
+        }
     }
 
     #[test]
