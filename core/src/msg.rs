@@ -1140,8 +1140,19 @@ mod tests {
         let back: HttpResponse = serde_json::from_slice(&json).unwrap();
         assert_eq!(&back.body[..], &[0xff, 0, 1]);
 
-        let bad = r#"{"v":1,"status":200,"body":"a","body_base64":"YQ=="}"#;
-        assert!(serde_json::from_str::<HttpResponse>(bad).is_err());
+        for (bad, why) in [
+            (
+                r#"{"v":1,"status":200,"body":"a","body_base64":"YQ=="}"#,
+                "both `body` and `body_base64` are set",
+            ),
+            (
+                r#"{"v":1,"status":200,"body_base64":"%%"}"#,
+                "`body_base64` is not valid base64",
+            ),
+        ] {
+            let e = serde_json::from_str::<HttpResponse>(bad).unwrap_err();
+            assert!(e.to_string().starts_with(why), "{e}");
+        }
     }
 
     #[test]
