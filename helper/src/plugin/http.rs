@@ -420,5 +420,25 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.message, "`GE T` is not an HTTP method");
+        let e = run("mailto:me@api.example.com?token=abc");
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (
+                ErrorKind::NotAllowed,
+                "`mailto:me@api.example.com?REDACTED` is not an http or https URL with a host"
+            )
+        );
+        for (name, value, message) in [
+            ("X Bad", "v", "`X Bad` is not a valid header name"),
+            (
+                "Authorization",
+                "Bearer s3cret\nX-Evil: 1",
+                "the value of header `Authorization` is not valid",
+            ),
+        ] {
+            let req = HttpRequest::get("https://api.example.com/").header(name, value);
+            let e = execute("p", "a", &allowed, &limits, req).unwrap_err();
+            assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NotAllowed, message));
+        }
     }
 }
