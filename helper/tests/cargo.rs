@@ -136,6 +136,7 @@ fn the_protocol_by_hand() {
             request("login", json!({"token": "  "})),
             request("login", json!({"token": "s3cret\r\nX-Evil: 1"})),
             json!({"v": 1, "registry": {"index-url": "sparse+https://me:s3cret@r.example/"}, "kind": "get", "operation": "read"}),
+            json!({"v": 1, "registry": {"index-url": "sparse+https://me:s3cret@r.example/", "name": "testreg"}, "kind": "get", "operation": "read"}),
         ],
     );
     let other = |m: &str| json!({"Err": {"kind": "other", "message": m}});
@@ -166,6 +167,10 @@ fn the_protocol_by_hand() {
             other(
                 "the registry's index URL is not usable: it must not contain a user name or password"
             ),
+            other(
+                "the index URL of registry `testreg` is not usable: it must not contain a user \
+                 name or password"
+            ),
         ]
     );
     assert!(!text(&out.stdout).contains("s3cret"));
@@ -187,6 +192,35 @@ fn the_protocol_by_hand() {
         ]
     );
     assert!(!text(&out.stdout).contains("s3cret"));
+
+    // A line longer than 1 MiB is answered without being read, and ends the session.
+    let mut long = vec![b'x'; (1 << 20) + 10];
+    long.extend_from_slice(b"\n");
+    long.extend_from_slice(get().to_string().as_bytes());
+    let out = s.keyhelm(&["--cargo-plugin"], long);
+    assert_eq!(
+        responses(&out),
+        [other(
+            "cargo's request is longer than 1 MiB; keyhelm did not read it"
+        )]
+    );
+
+    // A stdin that cannot be read.
+    let folder = std::fs::File::open(s.dir()).unwrap();
+    let out = s
+        .keyhelm_command(&["--cargo-plugin"])
+        .stdin(folder)
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), text(&out.stdout), text(&out.stderr)),
+        (
+            Some(1),
+            "{\"v\":[1]}\n".to_owned(),
+            "keyhelm: error: cannot read cargo's request: Is a directory (os error 21)\n"
+                .to_owned()
+        )
+    );
 }
 
 #[test]
@@ -754,6 +788,41 @@ fn setup_cargo_for_crates_io_keeps_the_file_and_refuses_bad_input() {
         text(&doctor.stdout)
     );
     assert!(!text(&doctor.stdout).contains("s3cret"));
+
+    // Another provider is replaced, with a note that its tokens stay behind.
+    std::fs::write(
+        &config,
+        "[registry]\ncredential-provider = [\"cargo:token\"]\n",
+    )
+    .unwrap();
+    let out = ok(s.keyhelm(&["setup", "cargo"], b""), "setup");
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "cargo now asks keyhelm for the token of crates.io (registry.credential-provider in \
+             {}).\nIt replaces the credential provider configured before; tokens that one kept \
+             are not moved into keyhelm.\nLog in with `cargo login`: the token goes into \
+             keyhelm's vault. An account whose --match URL covers the index URL also answers.\n",
+            config.display()
+        )
+    );
+}
+
+#[test]
+fn setup_cargo_needs_to_know_where_cargo_lives() {
+    let mut s = Sandbox::new();
+    s.env.remove_var("CARGO_HOME");
+    s.env.remove_var("HOME");
+    let out = s.keyhelm(&["setup", "cargo"], b"");
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(1),
+            "keyhelm: error: cannot tell where cargo's configuration is: neither CARGO_HOME nor \
+             HOME is set\nkeyhelm: hint: set CARGO_HOME to cargo's folder\n"
+                .to_owned()
+        )
+    );
 }
 
 #[test]
@@ -852,4 +921,60 @@ fn doctor_and_help_describe_the_cargo_set_up() {
     );
     assert!(help.contains("The registry's name in cargo's configuration (default: crates.io)"));
     assert!(help.contains("The registry's index URL, written when cargo's configuration has none"));
+}
+
+#[test]
+fn doctor_checks_cargos_version_and_index_urls() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut s = Sandbox::new();
+    s.keyhelm(&["init"], b"");
+    let config = s.env.cargo_home().join("config.toml");
+    s.env
+        .write_cargo_config(&format!(
+            "[registries.bad]\nindex = \"sparse+https://me:s3cret@bad.example/\"\n\
+             credential-provider = [\"{}\"]\n",
+            keyhelm_bin().canonicalize().unwrap().display()
+        ))
+        .unwrap();
+    let fake = s.dir().join("fake-cargo");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::write(
+        fake.join("cargo"),
+        "#!/bin/sh\n[ -e \"$0.broken\" ] && exit 1\necho 'cargo 1.70.0 (ec8a8a0ca 2023-04-25)'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        fake.join("cargo"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    s.env.set_var("PATH", format!("{}:/usr/bin:/bin", fake.display()));
+    let doctor = text(&s.keyhelm(&["doctor"], b"").stdout);
+    for expected in [
+        format!(
+            "warn  cargo     cargo 1.70.0 (ec8a8a0ca 2023-04-25): credential providers need cargo \
+             1.74 or newer\n{:16}hint: upgrade cargo (rustup update)\n",
+            ""
+        ),
+        format!(
+            "error cargo     the index URL of registry `bad` is not usable: it must not contain a \
+             user name or password\n{:16}hint: fix it in {}\n",
+            "",
+            config.display()
+        ),
+    ] {
+        assert!(doctor.contains(&expected), "{doctor}");
+    }
+    assert!(!doctor.contains("s3cret"), "{doctor}");
+
+    std::fs::write(fake.join("cargo.broken"), "").unwrap();
+    let doctor = text(&s.keyhelm(&["doctor"], b"").stdout);
+    assert!(
+        doctor.contains(&format!(
+            "warn  cargo     cargo is not installed or does not run\n{:16}hint: install Rust with \
+             rustup, or check that `cargo --version` runs\n",
+            ""
+        )),
+        "{doctor}"
+    );
 }

@@ -342,11 +342,14 @@ pub fn doctor(ctx: &Ctx, checks: &mut Vec<Check>) {
     let file = config_file(&home);
     match &installed {
         None if !file.exists() => return, // No cargo here: nothing to check.
-        None => checks.push(Check::new(
-            Level::Warn,
-            topic,
-            "cargo is not installed or does not run",
-        )),
+        None => checks.push(
+            Check::new(
+                Level::Warn,
+                topic,
+                "cargo is not installed or does not run",
+            )
+            .hint("install Rust with rustup, or check that `cargo --version` runs"),
+        ),
         Some(v) => match cargo_version(v) {
             Some(n) if n < (1, 74) => checks.push(
                 Check::new(
@@ -484,13 +487,19 @@ pub fn doctor(ctx: &Ctx, checks: &mut Vec<Check>) {
         let (Some(snapshot), Some(index)) = (&snapshot, &u.index) else {
             continue;
         };
-        let Ok(reg) = Registry::parse(index) else {
-            checks.push(Check::new(
-                Level::Error,
-                topic,
-                format!("the index URL of {} is not usable", u.what),
-            ));
-            continue;
+        let reg = match Registry::parse(index) {
+            Ok(reg) => reg,
+            Err(reason) => {
+                checks.push(
+                    Check::new(
+                        Level::Error,
+                        topic,
+                        format!("the index URL of {} is not usable: {reason}", u.what),
+                    )
+                    .hint(format!("fix it in {}", file.display())),
+                );
+                continue;
+            }
         };
         if snapshot
             .credential(&reg.key())
