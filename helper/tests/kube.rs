@@ -198,6 +198,17 @@ fn the_exec_plugin_by_hand() {
         "keyhelm: error: keyhelm has no vault on this device, so no account to log in with\n\
          keyhelm: hint: run `keyhelm init`, then `keyhelm account add NAME --provider P`\n",
     );
+    let mut cmd = s.command(keyhelm_bin());
+    cmd.args(["kube", "--account", "k8s"]).env(
+        "KUBERNETES_EXEC_INFO",
+        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"{\"spec\xff\":{}}"),
+    );
+    failure(
+        &support::run(&mut cmd, b""),
+        3,
+        "keyhelm: error: KUBERNETES_EXEC_INFO is not UTF-8\n\
+         keyhelm: hint: keyhelm kube is run by kubectl, which sets it\n",
+    );
 }
 
 #[test]
@@ -525,8 +536,12 @@ fn doctor_flags_stanzas_keyhelm_cannot_serve_and_help_describes_kube() {
     );
     check(
         ours().args(["kube", "--account", "gone"]),
-        "error kubectl   user 'keyhelm-test' runs keyhelm for account 'gone', which does not \
-         exist\n",
+        &format!(
+            "error kubectl   user 'keyhelm-test' runs keyhelm for account 'gone', which does not \
+             exist\n{:16}hint: add the account with `keyhelm account add`, or fix the user's \
+             --account\n",
+            ""
+        ),
     );
     check(
         ours().args(["kube"]),
@@ -558,4 +573,74 @@ fn doctor_flags_stanzas_keyhelm_cannot_serve_and_help_describes_kube() {
     ] {
         assert!(help.contains(line), "{help}");
     }
+}
+
+#[test]
+fn setup_kubectl_refusals_say_what_to_do() {
+    let mut s = Sandbox::new();
+    let refuse = |s: &Sandbox, args: &[&str], code: i32, stderr: &str| {
+        let mut all = vec!["setup", "kubectl"];
+        all.extend_from_slice(args);
+        let out = s.keyhelm(&all, b"");
+        assert_eq!(
+            (out.status.code(), text(&out.stdout), text(&out.stderr)),
+            (Some(code), String::new(), stderr.to_owned()),
+            "{args:?}"
+        );
+    };
+    refuse(
+        &s,
+        &["--account", "k8s"],
+        9,
+        "keyhelm: error: there is no account named 'k8s'\nkeyhelm: hint: this device has no \
+         vault yet: run `keyhelm init`, then `keyhelm account add NAME --provider P`\n",
+    );
+    let service = FakeService::start();
+    add_account(&s, "k8s", &service, "s33d", &[]);
+    refuse(
+        &s,
+        &["--account", "k8s", "--user", ""],
+        2,
+        "keyhelm: error: the kubeconfig user name must be a non-empty line of text\n",
+    );
+    // No kubeconfig yet: no contexts to name.
+    refuse(
+        &s,
+        &["--account", "k8s", "--context", "prod"],
+        9,
+        "keyhelm: error: the kubeconfig has no context named 'prod'\nkeyhelm: hint: create the \
+         context first, e.g. with your cluster's own set-up command\n",
+    );
+    // A kubeconfig kubectl cannot read.
+    std::fs::write(s.env.kubeconfig(), "clusters: [\n").unwrap();
+    let out = s.keyhelm(&["setup", "kubectl", "--account", "k8s"], b"");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "keyhelm: error: `kubectl config` failed: error loading config file \"{}\": ",
+            s.env.kubeconfig().display()
+        ))
+            && stderr.ends_with(
+                "\nkeyhelm: hint: check the kubeconfig with `kubectl config view`\n"
+            )
+            && stderr.lines().count() == 2,
+        "{stderr}"
+    );
+    // A kubectl that prints no JSON.
+    let fake = s.dir().join("fake-kubectl");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::write(fake.join("kubectl"), "#!/bin/sh\necho 'apiVersion: v1'\n").unwrap();
+    std::fs::set_permissions(
+        fake.join("kubectl"),
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    s.env.set_var("PATH", format!("{}:/usr/bin:/bin", fake.display()));
+    refuse(
+        &s,
+        &["--account", "k8s"],
+        1,
+        "keyhelm: error: `kubectl config view -o json` printed something other than JSON\n",
+    );
 }

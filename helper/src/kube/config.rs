@@ -47,6 +47,11 @@ fn kubectl(args: &[&str]) -> Result<Vec<u8>> {
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let first = stderr.lines().next().unwrap_or("").trim();
+        // kubectl starts its messages with "error: "; keyhelm's own line says so already.
+        let first = ["error: ", "Error: "]
+            .iter()
+            .find_map(|p| first.strip_prefix(p))
+            .unwrap_or(first);
         return Err(Failure::other(format!(
             "`kubectl {}` failed: {}",
             args.first().copied().unwrap_or_default(),
@@ -65,7 +70,7 @@ fn kubectl(args: &[&str]) -> Result<Vec<u8>> {
 fn view() -> Result<Value> {
     let out = kubectl(&["config", "view", "-o", "json"])?;
     serde_json::from_slice(&out).map_err(|_| {
-        Failure::other("`kubectl config view -o json` printed something else than JSON")
+        Failure::other("`kubectl config view -o json` printed something other than JSON")
     })
 }
 
@@ -151,7 +156,10 @@ pub fn setup(
     // The account must exist: a typo would only show up at kubectl's next request.
     let vault = ctx.vault()?.ok_or_else(|| {
         Failure::not_found(format!("there is no account named '{account}'"))
-            .hint("this device has no vault yet: run `keyhelm init`, then `keyhelm account add`")
+            .hint(
+                "this device has no vault yet: run `keyhelm init`, then `keyhelm account add NAME \
+                 --provider P`",
+            )
     })?;
     provider::account(&vault.read()?, account)?;
     let default_user = format!("keyhelm-{account}");
