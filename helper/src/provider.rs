@@ -459,7 +459,10 @@ mod tests {
                 Some("wait a while and try again"),
             ),
             (
-                plugin(ErrorKind::Network, "request to https://x failed: could not connect"),
+                plugin(
+                    ErrorKind::Network,
+                    "request to https://x failed: could not connect",
+                ),
                 Exit::Provider,
                 "account 'w': request to https://x failed: could not connect",
                 Some("check your network connection and the account's URL"),

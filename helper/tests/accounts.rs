@@ -378,7 +378,11 @@ fn provider_failures_say_what_to_do() {
     // A pin in the config that is not a hash stops every load of that plugin.
     let config = s.keyhelm_home().join("config.toml");
     let before = std::fs::read_to_string(&config).unwrap_or_default();
-    std::fs::write(&config, format!("{before}\n[plugins.pins]\ngood = \"abc\"\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{before}\n[plugins.pins]\ngood = \"abc\"\n"),
+    )
+    .unwrap();
     let out = s.keyhelm(&["login", "limited"], b"");
     assert_eq!(
         (out.status.code(), text(&out.stderr)),

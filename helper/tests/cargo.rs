@@ -943,12 +943,9 @@ fn doctor_checks_cargos_version_and_index_urls() {
         "#!/bin/sh\n[ -e \"$0.broken\" ] && exit 1\necho 'cargo 1.70.0 (ec8a8a0ca 2023-04-25)'\n",
     )
     .unwrap();
-    std::fs::set_permissions(
-        fake.join("cargo"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    s.env.set_var("PATH", format!("{}:/usr/bin:/bin", fake.display()));
+    std::fs::set_permissions(fake.join("cargo"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    s.env
+        .set_var("PATH", format!("{}:/usr/bin:/bin", fake.display()));
     let doctor = text(&s.keyhelm(&["doctor"], b"").stdout);
     for expected in [
         format!(

@@ -620,10 +620,8 @@ fn setup_kubectl_refusals_say_what_to_do() {
         stderr.starts_with(&format!(
             "keyhelm: error: `kubectl config` failed: error loading config file \"{}\": ",
             s.env.kubeconfig().display()
-        ))
-            && stderr.ends_with(
-                "\nkeyhelm: hint: check the kubeconfig with `kubectl config view`\n"
-            )
+        )) && stderr
+            .ends_with("\nkeyhelm: hint: check the kubeconfig with `kubectl config view`\n")
             && stderr.lines().count() == 2,
         "{stderr}"
     );
@@ -636,7 +634,8 @@ fn setup_kubectl_refusals_say_what_to_do() {
         <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
     )
     .unwrap();
-    s.env.set_var("PATH", format!("{}:/usr/bin:/bin", fake.display()));
+    s.env
+        .set_var("PATH", format!("{}:/usr/bin:/bin", fake.display()));
     refuse(
         &s,
         &["--account", "k8s"],

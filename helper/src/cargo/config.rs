@@ -343,12 +343,8 @@ pub fn doctor(ctx: &Ctx, checks: &mut Vec<Check>) {
     match &installed {
         None if !file.exists() => return, // No cargo here: nothing to check.
         None => checks.push(
-            Check::new(
-                Level::Warn,
-                topic,
-                "cargo is not installed or does not run",
-            )
-            .hint("install Rust with rustup, or check that `cargo --version` runs"),
+            Check::new(Level::Warn, topic, "cargo is not installed or does not run")
+                .hint("install Rust with rustup, or check that `cargo --version` runs"),
         ),
         Some(v) => match cargo_version(v) {
             Some(n) if n < (1, 74) => checks.push(

@@ -581,7 +581,10 @@ mod tests {
         for (bad, why) in [
             ("", "it is empty or contains white space"),
             ("a b", "it is empty or contains white space"),
-            ("ghcr.io/team", "docker keys registries by host, without a path"),
+            (
+                "ghcr.io/team",
+                "docker keys registries by host, without a path",
+            ),
             ("ftp://x", "only http:// and https:// URLs name a registry"),
             ("https://", "it has no host, or a user name"),
             ("u@ghcr.io", "it has no host, or a user name"),

@@ -155,11 +155,10 @@ pub fn setup(
     crate::cmd::account::check_account_name(account)?;
     // The account must exist: a typo would only show up at kubectl's next request.
     let vault = ctx.vault()?.ok_or_else(|| {
-        Failure::not_found(format!("there is no account named '{account}'"))
-            .hint(
-                "this device has no vault yet: run `keyhelm init`, then `keyhelm account add NAME \
+        Failure::not_found(format!("there is no account named '{account}'")).hint(
+            "this device has no vault yet: run `keyhelm init`, then `keyhelm account add NAME \
                  --provider P`",
-            )
+        )
     })?;
     provider::account(&vault.read()?, account)?;
     let default_user = format!("keyhelm-{account}");

@@ -438,7 +438,10 @@ mod tests {
         ] {
             let req = HttpRequest::get("https://api.example.com/").header(name, value);
             let e = execute("p", "a", &allowed, &limits, req).unwrap_err();
-            assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NotAllowed, message));
+            assert_eq!(
+                (e.kind, e.message.as_str()),
+                (ErrorKind::NotAllowed, message)
+            );
         }
     }
 }

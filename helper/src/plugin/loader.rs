@@ -488,11 +488,7 @@ mod tests {
                 r#"{"kind":"auth-failed","message":"refused"}"#,
                 "p: refused",
             ),
-            (
-                Status::ERROR,
-                "",
-                "p: no message",
-            ),
+            (Status::ERROR, "", "p: no message"),
             (
                 Status::PANIC,
                 r#"{"kind":"internal","message":"index out of bounds"}"#,
@@ -505,11 +501,7 @@ mod tests {
                 "plugin `p` could not read keyhelm's get request: missing field `account`; the \
                  plugin and keyhelm may be too far apart in version, update both",
             ),
-            (
-                Status::UNSUPPORTED,
-                "",
-                "plugin `p` does not support get",
-            ),
+            (Status::UNSUPPORTED, "", "plugin `p` does not support get"),
             (
                 Status(42),
                 "",
@@ -525,19 +517,15 @@ mod tests {
             ),
         ];
         for (status, answer, message) in cases {
-            let e = decode_answer::<GetResponse>("p", Op::Get, status, answer.as_bytes())
-                .unwrap_err();
+            let e =
+                decode_answer::<GetResponse>("p", Op::Get, status, answer.as_bytes()).unwrap_err();
             assert_eq!(e.to_string(), message, "{answer}");
         }
     }
 
     #[test]
     fn a_description_must_name_the_provider_of_the_table() {
-        let r = DescribeResponse::new(
-            "other",
-            "1",
-            keyhelm_core::msg::Description::new("O"),
-        );
+        let r = DescribeResponse::new("other", "1", keyhelm_core::msg::Description::new("O"));
         assert_eq!(
             same_name("p", r).unwrap_err().to_string(),
             "plugin `p` gave an answer to describe that keyhelm cannot read: it names the \
