@@ -376,7 +376,8 @@ mod tests {
             .interactive(true)
             .prompter(Arc::new(NonInteractive::new("a test")));
         let ctx = CallCtx::new(&services, "p");
-        let cases: [(Result<Vec<u8>, ErrorMessage>, ErrorKind, &str, Option<&str>); 4] = [
+        type Answer = Result<Vec<u8>, ErrorMessage>;
+        let cases: [(Answer, ErrorKind, &str, Option<&str>); 4] = [
             (
                 ctx.prompt(br#"{"v":1,"kind":"hologram","message":"hi"}"#),
                 ErrorKind::Unsupported,
