@@ -932,10 +932,10 @@ fn keyhelm_alone() -> PathBuf {
     static ALONE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     ALONE
         .get_or_init(|| {
-            let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-                .unwrap()
-                .keep();
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docker-keyhelm-alone");
+            std::fs::create_dir_all(&dir).unwrap();
             let alone = dir.join("keyhelm");
+            let _ = std::fs::remove_file(&alone);
             std::fs::hard_link(support::keyhelm_bin(), &alone)
                 .or_else(|_| std::fs::copy(support::keyhelm_bin(), &alone).map(|_| ()))
                 .unwrap();
