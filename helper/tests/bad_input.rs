@@ -197,3 +197,84 @@ fn an_unreadable_identity_is_a_clear_error() {
         )
     );
 }
+
+/// A bad environment or configuration file stops every command before it reads anything, with
+/// the line to fix and exit 1 or 2.
+#[test]
+fn a_bad_environment_or_configuration_is_a_clear_error() {
+    let s = seeded();
+    let config = s.keyhelm_home().join("config.toml");
+    let cases: Vec<(&str, &[(&str, Option<&str>)], &str, i32, String)> = vec![
+        (
+            "relative KEYHELM_HOME",
+            &[("KEYHELM_HOME", Some("rel/keyhelm"))],
+            "",
+            2,
+            "keyhelm: error: KEYHELM_HOME must be an absolute path, not \"rel/keyhelm\"\n\
+             keyhelm: hint: set KEYHELM_HOME to an absolute folder, or unset it to use the XDG \
+             folders\n"
+                .into(),
+        ),
+        (
+            "no HOME",
+            &[
+                ("KEYHELM_HOME", None),
+                ("HOME", None),
+                ("XDG_CONFIG_HOME", None),
+                ("XDG_DATA_HOME", None),
+                ("XDG_STATE_HOME", None),
+            ],
+            "",
+            1,
+            "keyhelm: error: cannot tell where keyhelm's files belong: neither HOME nor \
+             KEYHELM_HOME is set\n\
+             keyhelm: hint: set KEYHELM_HOME to an absolute folder\n"
+                .into(),
+        ),
+        (
+            "config syntax",
+            &[],
+            "# keyhelm\n[vault\n",
+            1,
+            format!(
+                "keyhelm: error: {} is not valid (line 2): unclosed table, expected `]`\n\
+                 keyhelm: hint: fix the file or move it away; see \"Files and configuration\" \
+                 in the user guide\n",
+                config.display()
+            ),
+        ),
+        (
+            "relative path in the config",
+            &[],
+            "[vault]\npath = \"~/vault.age\"\n",
+            1,
+            format!(
+                "keyhelm: error: {}: vault.path must be an absolute path, not ~/vault.age\n\
+                 keyhelm: hint: write the full path, starting with / (keyhelm does not expand \
+                 ~)\n",
+                config.display()
+            ),
+        ),
+    ];
+    let before = s.vault_bytes();
+    for (what, vars, config_text, code, stderr) in cases {
+        std::fs::write(&config, config_text).unwrap();
+        let mut cmd = s.keyhelm_command(&["list"]);
+        for (key, value) in vars {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        let out = support::run(&mut cmd, b"");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{what}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), stderr, "{what}");
+        assert_eq!(text(&out.stdout), "", "{what}");
+    }
+    assert_eq!(s.vault_bytes(), before);
+}
