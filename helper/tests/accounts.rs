@@ -132,9 +132,52 @@ fn scripts_get_the_token_and_accounts_never_show_secrets() {
 }
 
 #[test]
+fn secrets_are_asked_on_the_terminal_and_removing_says_what_was_forgotten() {
+    let (s, _) = with_hello();
+    let added = s.on_terminal(
+        &[
+            "account",
+            "add",
+            "t",
+            "--provider",
+            "hello",
+            "--url",
+            "https://h.example",
+        ],
+        &[("seed (a secret mixed into the token): ", "s3")],
+    );
+    assert!(added.status.success(), "{}", added.output);
+    assert!(
+        added
+            .output
+            .contains("Added account 't' (Hello (example) at https://h.example).\n"),
+        "{}",
+        added.output
+    );
+    assert!(!added.output.contains("s3\n"), "{}", added.output);
+    assert_eq!(s.token("t"), "hello-s3");
+
+    let removed = s.keyhelm(&["account", "remove", "t"], b"");
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    assert_eq!(
+        text(&removed.stdout),
+        "Removed account 't'.\n\
+         Its cached token was forgotten but not revoked at the service; to revoke a session, run \
+         `keyhelm logout NAME` before removing an account.\n"
+    );
+    s.keyhelm(&["account", "remove", "hi"], b"");
+    let none = s.keyhelm(&["account", "list"], b"");
+    assert!(none.status.success(), "{}", text(&none.stderr));
+    assert_eq!(
+        text(&none.stdout),
+        "No accounts. Add one with `keyhelm account add NAME --provider P`.\n"
+    );
+}
+
+#[test]
 fn account_add_refuses_bad_input_clearly() {
     let (s, _) = with_hello();
-    let cases: [(&[&str], &[u8], i32, &str); 6] = [
+    let cases: [(&[&str], &[u8], i32, &str); 12] = [
         (
             &[
                 "account",
@@ -225,6 +268,91 @@ fn account_add_refuses_bad_input_clearly() {
             b"",
             6,
             "keyhelm: error: no plugin named `nosuch`",
+        ),
+        (
+            &["account", "add", "team/x", "--provider", "hello"],
+            b"",
+            2,
+            "keyhelm: error: 'team/x' is not a valid account name\n\
+             keyhelm: hint: use letters, digits, '.', '_' and '-' (at most 64, starting with a \
+             letter or digit)\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--set",
+                "seed:topsecret",
+            ],
+            b"",
+            2,
+            "keyhelm: error: --set takes KEY=VALUE, and one of them has no '='\n\
+             keyhelm: hint: its settings are: greeting, check_url\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--secrets-from-stdin",
+            ],
+            b"seed=1\n",
+            2,
+            "keyhelm: error: provider 'hello' has no default URL\n\
+             keyhelm: hint: pass --url with the service's API base URL\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--url",
+                "https://h.example",
+                "--secrets-from-stdin",
+            ],
+            b"# the seed\nnope=topsecret\n",
+            3,
+            "keyhelm: error: provider 'hello' has no secret 'nope' (line 2)\n\
+             keyhelm: hint: its secrets are: seed\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--url",
+                "https://h.example",
+                "--secrets-from-stdin",
+            ],
+            b"seed=\xfftopsecret\n",
+            3,
+            "keyhelm: error: cannot read secrets from stdin: they are not valid UTF-8\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--url",
+                "https://h.example",
+                "--secrets-from-stdin",
+            ],
+            b"\n",
+            2,
+            "keyhelm: error: the secret 'seed' is required (a secret mixed into the token)\n\
+             keyhelm: hint: give it on the terminal prompt, or as a KEY=VALUE line with \
+             --secrets-from-stdin\n",
         ),
     ];
     for (args, stdin, code, message) in cases {
