@@ -407,10 +407,21 @@ fn plugins_are_listed_verified_pinned_and_refused_when_tampered_with() {
 
     let trust = s.keyhelm(&["plugin", "trust", "hello"], b"");
     assert!(trust.status.success(), "{}", text(&trust.stderr));
-    assert!(
-        text(&trust.stdout).starts_with("Plugin hello ("),
-        "{}",
-        text(&trust.stdout)
+    let pinned = pin_of(&s, "hello");
+    assert_eq!(
+        text(&trust.stdout),
+        format!(
+            "Plugin hello ({}) is now pinned to sha256 {pinned}.\n",
+            installed.display()
+        )
+    );
+    let again = s.keyhelm(&["plugin", "trust", "hello"], b"");
+    assert_eq!(
+        text(&again.stdout),
+        format!(
+            "Plugin hello ({}) was already pinned to sha256 {pinned}.\n",
+            installed.display()
+        )
     );
     let list = s.keyhelm(&["plugin", "list", "--json"], b"");
     let json: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
@@ -438,5 +449,88 @@ fn plugins_are_listed_verified_pinned_and_refused_when_tampered_with() {
         text(&login.stderr).contains("sha256"),
         "{}",
         text(&login.stderr)
+    );
+
+    // Trusting the changed file replaces the pin, and says so.
+    let retrust = s.keyhelm(&["plugin", "trust", "hello"], b"");
+    assert!(retrust.status.success(), "{}", text(&retrust.stderr));
+    let repinned = pin_of(&s, "hello");
+    assert_ne!(repinned, pinned);
+    assert_eq!(
+        text(&retrust.stdout),
+        format!(
+            "Plugin hello ({}) is now pinned to sha256 {repinned} (the previous pin was \
+             replaced).\n",
+            installed.display()
+        )
+    );
+    assert!(s.keyhelm(&["login", "hi"], b"").status.success());
+
+    // A file the config names for the provider shadows the one in the plugin folder.
+    let elsewhere = s.dir().join("elsewhere.so");
+    std::fs::copy(&installed, &elsewhere).unwrap();
+    let config = s.keyhelm_home().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[plugins.paths]\nhello = \"{}\"\n", elsewhere.display()),
+    )
+    .unwrap();
+    let list = s.keyhelm(&["plugin", "list"], b"");
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let shadowed = format!(
+        "hello  (not used: an earlier folder or the config provides this plugin)  {}\n",
+        installed.display()
+    );
+    assert!(
+        text(&list.stdout).contains(&shadowed),
+        "missing {shadowed:?} in:\n{}",
+        text(&list.stdout)
+    );
+}
+
+/// The sha256 `keyhelm plugin trust` wrote into config.toml for `name`.
+fn pin_of(s: &Sandbox, name: &str) -> String {
+    let config = std::fs::read_to_string(s.keyhelm_home().join("config.toml")).unwrap();
+    let prefix = format!("{name} = \"");
+    let line = config
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no pin for {name} in:\n{config}"));
+    line[prefix.len()..].trim_end_matches('"').to_owned()
+}
+
+#[test]
+fn plugin_list_and_verify_explain_an_empty_search_and_a_misnamed_file() {
+    // A keyhelm alone in its folder: the build folder next to the test binary holds plugins.
+    let s = Sandbox::new();
+    let bin_dir = s.dir().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let bin = bin_dir.join("keyhelm");
+    std::fs::hard_link(support::keyhelm_bin(), &bin)
+        .or_else(|_| std::fs::copy(support::keyhelm_bin(), &bin).map(drop))
+        .unwrap();
+    let list = support::run(s.command(&bin).args(["plugin", "list"]), b"");
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert_eq!(
+        text(&list.stdout),
+        format!(
+            "No plugins found. keyhelm looks in: {}, {}, {}\n",
+            bin_dir.display(),
+            s.dir().join("lib/keyhelm/plugins").display(),
+            s.keyhelm_home().join("plugins").display()
+        )
+    );
+
+    let notes = s.env.work_dir().join("notes.txt");
+    std::fs::write(&notes, "not a plugin").unwrap();
+    let verify = s.keyhelm(&["plugin", "verify", "notes.txt"], b"");
+    assert_eq!(verify.status.code(), Some(6), "{}", text(&verify.stderr));
+    assert_eq!(
+        text(&verify.stderr),
+        format!(
+            "keyhelm: error: {} is not named like a keyhelm plugin\n\
+             keyhelm: hint: plugin files are named libkeyhelm_<name>.so\n",
+            notes.display()
+        )
     );
 }
