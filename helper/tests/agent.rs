@@ -467,8 +467,11 @@ fn a_stale_socket_is_handled_cleanly() {
     let report = text(&keyhelm(&s, &["doctor"], "").stdout);
     assert!(
         report.contains(&format!(
-            "warn  agent     locked: the socket {} is left from an agent that is gone\n",
-            socket(&s).display()
+            "warn  agent     locked: the socket {} is left from an agent that is gone\n\
+             {:16}hint: run `keyhelm unlock` (it replaces the socket), or `keyhelm lock` to \
+             remove it\n",
+            socket(&s).display(),
+            ""
         )),
         "{report}"
     );

@@ -122,6 +122,10 @@ fn assert_vault_refused(s: &Sandbox, bytes: &[u8], message: &str, hint: &str) {
     }
     let doctor = s.keyhelm(&["doctor"], b"");
     assert_eq!(doctor.status.code(), Some(1));
+    assert_eq!(
+        text(&doctor.stderr),
+        "keyhelm: error: keyhelm doctor found 1 problem (see above)\n"
+    );
     assert!(
         text(&doctor.stdout).contains(message),
         "{}",

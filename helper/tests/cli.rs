@@ -150,10 +150,12 @@ fn doctor_reports_what_is_set_up_and_what_to_do() {
     assert!(out.status.success(), "warnings only: {}", text(&out.stdout));
     let report = text(&out.stdout);
     assert!(
-        report.contains("warn  identity  this device has no identity yet"),
+        report.contains(
+            "warn  identity  this device has no identity yet\n                \
+             hint: run `keyhelm init` (the first `keyhelm store` also creates one)\n"
+        ),
         "{report}"
     );
-    assert!(report.contains("hint: run `keyhelm init`"), "{report}");
     assert!(
         report.contains("warn  git       credential.helper does not use this keyhelm"),
         "{report}"
@@ -170,6 +172,89 @@ fn doctor_reports_what_is_set_up_and_what_to_do() {
     assert!(report.contains("opens: 1 stored credential\n"), "{report}");
     assert!(
         report.contains("ok    git       credential.helper uses keyhelm"),
+        "{report}"
+    );
+}
+
+/// `keyhelm doctor` on the git it finds on PATH: none, an old one, one it cannot read, and one
+/// that asks other helpers first. The fake `git` answers `--version` and runs the real git
+/// for everything else.
+#[test]
+fn doctor_reports_the_git_on_path() {
+    let s = Sandbox::new();
+    s.write_gitconfig("");
+    s.keyhelm(&["init"], b"");
+    let path = s.env.var("PATH").unwrap().to_owned();
+    let real_git = std::env::split_paths(&path)
+        .map(|dir| dir.join("git"))
+        .find(|git| git.is_file())
+        .unwrap();
+    let fake = s.dir().join("fake-git");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::write(
+        fake.join("git"),
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo \"$FAKE_GIT_VERSION\"; exit 0; fi\n\
+             exec '{}' \"$@\"\n",
+            real_git.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fake.join("git"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut fake_path = std::ffi::OsString::from(&fake);
+    fake_path.push(":");
+    fake_path.push(&path);
+    let no_git = s.dir().join("no-git");
+    std::fs::create_dir(&no_git).unwrap();
+
+    let hint = |h: &str| format!("{:16}hint: {h}\n", "");
+    let cases = [
+        (
+            no_git.into_os_string(),
+            "",
+            format!(
+                "warn  git       git is not installed or does not run\n{}",
+                hint("install git 2.46 or newer if git should use keyhelm")
+            ),
+        ),
+        (
+            fake_path.clone(),
+            "git version 2.39.5",
+            format!(
+                "warn  git       git version 2.39.5: Bearer tokens need git 2.46 or newer\n{}",
+                hint("upgrade git; until then tokens are sent as Basic passwords")
+            ),
+        ),
+        (
+            fake_path.clone(),
+            "git version next",
+            format!(
+                "warn  git       unrecognised version: git version next\n{}",
+                hint("Bearer tokens need git 2.46 or newer; check what `git --version` runs")
+            ),
+        ),
+    ];
+    for (path, version, lines) in cases {
+        let out = support::run(
+            s.keyhelm_command(&["doctor"])
+                .env("PATH", &path)
+                .env("FAKE_GIT_VERSION", version),
+            b"",
+        );
+        assert!(out.status.success(), "{version}: {}", text(&out.stderr));
+        let report = text(&out.stdout);
+        assert!(report.contains(&lines), "{version}: {report}");
+    }
+
+    s.write_gitconfig("[credential]\n\thelper = cache\n");
+    s.keyhelm(&["setup", "git"], b"");
+    let report = text(&s.keyhelm(&["doctor"], b"").stdout);
+    assert!(
+        report.contains(&format!(
+            "warn  git       credential.helper uses keyhelm after cache\n{}",
+            hint("git asks those helpers first; remove them if keyhelm should answer")
+        )),
         "{report}"
     );
 }

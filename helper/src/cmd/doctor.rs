@@ -245,11 +245,10 @@ fn git(ctx: &Ctx, checks: &mut Vec<Check>) {
     let version = match std::process::Command::new("git").arg("--version").output() {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
         _ => {
-            checks.push(Check::new(
-                Level::Warn,
-                "git",
-                "git is not installed or does not run",
-            ));
+            checks.push(
+                Check::new(Level::Warn, "git", "git is not installed or does not run")
+                    .hint("install git 2.46 or newer if git should use keyhelm"),
+            );
             return;
         }
     };
@@ -263,11 +262,14 @@ fn git(ctx: &Ctx, checks: &mut Vec<Check>) {
             )
             .hint("upgrade git; until then tokens are sent as Basic passwords"),
         ),
-        None => checks.push(Check::new(
-            Level::Warn,
-            "git",
-            format!("unrecognised version: {version}"),
-        )),
+        None => checks.push(
+            Check::new(
+                Level::Warn,
+                "git",
+                format!("unrecognised version: {version}"),
+            )
+            .hint("Bearer tokens need git 2.46 or newer; check what `git --version` runs"),
+        ),
     }
     let Ok(exe) = crate::cmd::setup::keyhelm_exe(ctx) else {
         return;
