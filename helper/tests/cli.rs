@@ -81,8 +81,13 @@ fn setup_git_adds_keyhelm_once_and_keeps_other_helpers() {
     .unwrap();
     let out = s.keyhelm(&["setup", "git"], b"");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("Added keyhelm to git's --global credential.helper list."));
-    assert!(text(&out.stdout).contains("git asks these helpers before keyhelm: 'cache'"));
+    let note = "Note: git asks these helpers before keyhelm: 'cache'. Remove them with `git \
+                config --global --unset-all credential.helper <value>` if keyhelm should answer \
+                first.\n";
+    assert_eq!(
+        text(&out.stdout),
+        format!("Added keyhelm to git's --global credential.helper list.\n{note}")
+    );
     let helpers = s.git(
         &["config", "--global", "--get-all", "credential.helper"],
         b"",
@@ -91,10 +96,9 @@ fn setup_git_adds_keyhelm_once_and_keeps_other_helpers() {
     assert_eq!(text(&helpers.stdout), format!("cache\n{}\n", exe.display()));
 
     let again = s.keyhelm(&["setup", "git"], b"");
-    assert!(
-        text(&again.stdout).starts_with("git already uses keyhelm"),
-        "{}",
-        text(&again.stdout)
+    assert_eq!(
+        text(&again.stdout),
+        format!("git already uses keyhelm (--global credential.helper).\n{note}")
     );
     let helpers = s.git(
         &["config", "--global", "--get-all", "credential.helper"],
@@ -113,25 +117,107 @@ fn setup_git_adds_keyhelm_once_and_keeps_other_helpers() {
     );
 }
 
+/// A global git configuration git cannot read, or cannot write, stops `setup git` with
+/// git's own reason and a hint; nothing is written.
+#[test]
+fn setup_git_reports_a_git_configuration_it_cannot_use() {
+    let s = Sandbox::new();
+    let gitconfig = s.home().join(".gitconfig");
+    std::fs::write(&gitconfig, "[credential\n").unwrap();
+    let broken = s.keyhelm(&["setup", "git"], b"");
+    assert_eq!(broken.status.code(), Some(1));
+    assert_eq!(
+        text(&broken.stderr),
+        format!(
+            "keyhelm: error: `git config --global --get-all credential.helper` failed: fatal: \
+             bad config line 1 in file {}\n\
+             keyhelm: hint: fix the git configuration file that git names, then try again\n",
+            gitconfig.display()
+        )
+    );
+    // doctor says what git says (git refuses to run at all with a broken configuration).
+    let report = text(&s.keyhelm(&["doctor"], b"").stdout);
+    assert!(
+        report.contains(&format!(
+            "warn  git       `git --version` failed: fatal: bad config line 1 in file {}\n\
+             {:16}hint: fix what git reports, then run `keyhelm doctor` again\n",
+            gitconfig.display(),
+            ""
+        )),
+        "{report}"
+    );
+
+    // In a repository whose .git/config is broken, only the helper list cannot be read.
+    std::fs::write(&gitconfig, "").unwrap();
+    assert!(s.git(&["init", "-q", "repo"], b"").status.success());
+    let repo = s.env.work_dir().join("repo");
+    std::fs::write(repo.join(".git/config"), "[core\n").unwrap();
+    let out = support::run(s.keyhelm_command(&["doctor"]).current_dir(&repo), b"");
+    let report = text(&out.stdout);
+    assert!(
+        report.contains(&format!(
+            "warn  git       `git config --get-all credential.helper` failed: fatal: bad config \
+             line 1 in file .git/config\n{:16}hint: fix the git configuration file that git \
+             names, then try again\n",
+            ""
+        )),
+        "{report}"
+    );
+
+    std::fs::write(s.home().join(".gitconfig.lock"), "").unwrap();
+    let locked = s.keyhelm(&["setup", "git"], b"");
+    assert_eq!(locked.status.code(), Some(1));
+    assert!(
+        text(&locked.stderr).ends_with(
+            "keyhelm: error: `git config --global --add credential.helper` failed (exit status: \
+             255)\n\
+             keyhelm: hint: check that your global git configuration file is writable\n"
+        ),
+        "{}",
+        text(&locked.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&gitconfig).unwrap(), "");
+}
+
 #[test]
 fn setup_git_local_configures_one_repository() {
     let s = Sandbox::new();
     std::fs::write(s.home().join(".gitconfig"), "").unwrap();
     let outside = s.keyhelm(&["setup", "git", "--local"], b"");
     assert_eq!(outside.status.code(), Some(1));
-    assert!(
-        text(&outside.stderr).contains("run it inside a git repository"),
-        "{}",
-        text(&outside.stderr)
+    assert_eq!(
+        text(&outside.stderr),
+        "keyhelm: error: `git config --local --get-all credential.helper` failed: fatal: \
+         --local can only be used inside a git repository\n\
+         keyhelm: hint: run it inside a git repository, or drop --local to configure git \
+         globally\n"
     );
 
     assert!(s.git(&["init", "-q", "repo"], b"").status.success());
-    let out = s
-        .command(keyhelm_bin())
-        .args(["setup", "git", "--local"])
-        .current_dir(s.env.work_dir().join("repo"))
-        .output()
-        .unwrap();
+    let setup_local = || {
+        s.command(keyhelm_bin())
+            .args(["setup", "git", "--local"])
+            .current_dir(s.env.work_dir().join("repo"))
+            .output()
+            .unwrap()
+    };
+    // Another git holds the repository's config: nothing is written, and keyhelm says where.
+    let lock = s.env.work_dir().join("repo/.git/config.lock");
+    std::fs::write(&lock, "").unwrap();
+    let locked = setup_local();
+    assert_eq!(locked.status.code(), Some(1));
+    assert!(
+        text(&locked.stderr).ends_with(
+            "keyhelm: error: `git config --local --add credential.helper` failed (exit status: \
+             255)\n\
+             keyhelm: hint: check that this repository's git configuration file (.git/config) is \
+             writable\n"
+        ),
+        "{}",
+        text(&locked.stderr)
+    );
+    std::fs::remove_file(&lock).unwrap();
+    let out = setup_local();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let config = std::fs::read_to_string(s.env.work_dir().join("repo/.git/config")).unwrap();
     assert!(config.contains("helper = "), "{config}");
