@@ -100,7 +100,18 @@ fn assert_vault_refused(s: &Sandbox, bytes: &[u8], message: &str, hint: &str) {
         if args == ["init"] && message.contains("not encrypted to this device") {
             // init on a device that is not a recipient yet explains how to join instead.
             assert!(out.status.success(), "{}", text(&out.stderr));
-            assert!(text(&out.stderr).contains("is not encrypted to this device yet"));
+            assert_eq!(
+                text(&out.stderr),
+                format!(
+                    "keyhelm: this device already has an identity in {}\n\
+                     keyhelm: the vault {} is not encrypted to this device yet: run `keyhelm \
+                     vault recipients add {}` on a device that can open it, then sync\n\
+                     keyhelm: this device's public key:\n",
+                    s.keyhelm_home().join("identity.txt").display(),
+                    s.vault_file().display(),
+                    text(&out.stdout).trim()
+                )
+            );
             continue;
         }
         assert_eq!(

@@ -14,12 +14,16 @@ fn init_creates_identity_and_vault_and_prints_the_public_key() {
         key.starts_with("age1") && key.ends_with('\n') && key.lines().count() == 1,
         "{key}"
     );
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("created this device's identity in"),
-        "{stderr}"
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "keyhelm: created this device's identity in {}\n\
+             keyhelm: created an empty vault in {}\n\
+             keyhelm: this device's public key:\n",
+            s.keyhelm_home().join("identity.txt").display(),
+            s.vault_file().display()
+        )
     );
-    assert!(stderr.contains("created an empty vault in"), "{stderr}");
     assert_eq!(support::mode(&s.keyhelm_home().join("identity.txt")), 0o600);
     assert_eq!(support::mode(&s.vault_file()), 0o600);
     assert_eq!(support::mode(&s.keyhelm_home()), 0o700);
@@ -34,7 +38,16 @@ fn init_creates_identity_and_vault_and_prints_the_public_key() {
     let again = s.keyhelm(&["init"], b"");
     assert!(again.status.success());
     assert_eq!(text(&again.stdout), key);
-    assert!(text(&again.stderr).contains("already has an identity"));
+    assert_eq!(
+        text(&again.stderr),
+        format!(
+            "keyhelm: this device already has an identity in {}\n\
+             keyhelm: the vault {} opens on this device\n\
+             keyhelm: this device's public key:\n",
+            s.keyhelm_home().join("identity.txt").display(),
+            s.vault_file().display()
+        )
+    );
     assert_eq!(s.vault_bytes(), vault);
 }
 
