@@ -38,6 +38,11 @@ fn malformed_requests_are_rejected_and_write_nothing() {
             "the value of 'password' on line 4 contains a carriage return",
         ),
         (
+            "CR under a key keyhelm does not know",
+            b"protocol=https\nhost=h.tld\nx-future=a\rb\n".to_vec(),
+            "line 3 of the request contains a carriage return",
+        ),
+        (
             "NUL",
             b"protocol=https\nhost=h.tld\0evil\nusername=u\npassword=x\n".to_vec(),
             "line 2 of the request contains a NUL byte",
