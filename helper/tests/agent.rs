@@ -705,6 +705,19 @@ fn the_agent_refuses_other_users() {
 #[test]
 fn unlock_and_lock_explain_what_there_is_to_do() {
     let s = Sandbox::new();
+    // stdin that cannot be read (a folder): nothing is created.
+    let out = s
+        .keyhelm_command(&["init", "--passphrase", "--passphrase-from-stdin"])
+        .stdin(std::fs::File::open("/").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "keyhelm: error: cannot read the passphrase from stdin: Is a directory (os error 21)\n\
+         keyhelm: hint: give the passphrase as the first line of stdin\n"
+    );
+    assert!(!identity_file(&s).exists());
     let out = keyhelm(&s, &["unlock", "--passphrase-from-stdin"], "x\n");
     assert_eq!(out.status.code(), Some(5));
     assert_eq!(
