@@ -108,6 +108,11 @@ impl Client {
             io::ErrorKind::ConnectionRefused => AgentError::Stale {
                 path: socket.to_path_buf(),
             },
+            // A path too long for a socket: no agent can listen there (`keyhelm unlock` says
+            // why), so none is running.
+            io::ErrorKind::InvalidInput => AgentError::NotRunning {
+                path: socket.to_path_buf(),
+            },
             _ => AgentError::Connect {
                 path: socket.to_path_buf(),
                 source: e,
