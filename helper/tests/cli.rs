@@ -372,6 +372,13 @@ fn help_and_version_go_to_stdout_and_bad_usage_is_exit_2() {
     ] {
         assert!(help.contains(line), "missing {line:?} in:\n{help}");
     }
+    assert!(
+        help.ends_with(
+            "\nSet-up: `keyhelm setup git` (or docker, cargo, kubectl). Problems: `keyhelm \
+             doctor`. Files:\nKEYHELM_HOME moves every file keyhelm uses.\n"
+        ),
+        "{help}"
+    );
     let version = s.keyhelm(&["--version"], b"");
     assert_eq!(
         text(&version.stdout),
