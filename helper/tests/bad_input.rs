@@ -224,7 +224,9 @@ fn an_unreadable_identity_is_a_clear_error() {
 fn a_bad_environment_or_configuration_is_a_clear_error() {
     let s = seeded();
     let config = s.keyhelm_home().join("config.toml");
-    let cases: Vec<(&str, &[(&str, Option<&str>)], &str, i32, String)> = vec![
+    /// Variables to set (`Some`) or remove (`None`).
+    type Vars<'a> = &'a [(&'a str, Option<&'a str>)];
+    let cases: Vec<(&str, Vars<'_>, &str, i32, String)> = vec![
         (
             "relative KEYHELM_HOME",
             &[("KEYHELM_HOME", Some("rel/keyhelm"))],
