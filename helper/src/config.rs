@@ -59,12 +59,16 @@ impl Config {
             Err(e) => return Err(Failure::io("cannot read", path, &e)),
         };
         let config: Config = toml::from_str(&text).map_err(|e| {
-            // toml's message quotes the offending line; the config holds no secrets.
+            // The config holds no secrets: toml's message may quote it.
+            let line = e
+                .span()
+                .map(|span| format!(" (line {})", text[..span.start].matches('\n').count() + 1))
+                .unwrap_or_default();
             Failure::new(
                 Exit::Failure,
-                format!("{} is not valid: {}", path.display(), e.message()),
+                format!("{} is not valid{line}: {}", path.display(), e.message()),
             )
-            .hint("fix the file or move it away; see the configuration section of the user guide")
+            .hint("fix the file or move it away; see \"Files and configuration\" in the user guide")
         })?;
         for (what, p) in config
             .vault
@@ -79,7 +83,8 @@ impl Config {
                     "{}: {what} must be an absolute path, not {}",
                     path.display(),
                     p.display()
-                )));
+                ))
+                .hint("write the full path, starting with / (keyhelm does not expand ~)"));
             }
         }
         Ok(config)

@@ -296,6 +296,44 @@ mod tests {
                 "copy the fingerprint that `keyhelm vault recipients list` shows on a member's \
                  device",
             ),
+            (
+                E::Missing { path: p() },
+                Exit::Vault,
+                "run `keyhelm init` to create this device's identity and an empty vault",
+            ),
+            (
+                E::Corrupt {
+                    path: p(),
+                    reason: "the file is truncated".into(),
+                },
+                Exit::Vault,
+                "keyhelm left the file untouched; restore the newest good copy from the backups \
+                 folder next to keyhelm's state (see `keyhelm doctor`), or move /v/vault.age \
+                 away to start a new vault",
+            ),
+            (
+                E::UnsupportedFormat {
+                    path: p(),
+                    found: 2,
+                    supported: 1,
+                },
+                Exit::Vault,
+                "upgrade keyhelm on this device; the vault was left untouched",
+            ),
+            (
+                E::Identity {
+                    path: "/k/identity.txt".into(),
+                    reason: "line 3 is not an age identity".into(),
+                },
+                Exit::Identity,
+                "check the file (it must hold one AGE-SECRET-KEY-1... line or an OpenSSH \
+                 ed25519 private key), or restore it from your backup",
+            ),
+            (
+                E::InvalidRecipient("foobar".into()),
+                Exit::Usage,
+                "a recipient is an age public key (age1...) or an ssh-ed25519 public key line",
+            ),
         ];
         for (error, exit, hint) in cases {
             let message = error.to_string();

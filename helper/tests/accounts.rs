@@ -132,9 +132,52 @@ fn scripts_get_the_token_and_accounts_never_show_secrets() {
 }
 
 #[test]
+fn secrets_are_asked_on_the_terminal_and_removing_says_what_was_forgotten() {
+    let (s, _) = with_hello();
+    let added = s.on_terminal(
+        &[
+            "account",
+            "add",
+            "t",
+            "--provider",
+            "hello",
+            "--url",
+            "https://h.example",
+        ],
+        &[("seed (a secret mixed into the token): ", "s3")],
+    );
+    assert!(added.status.success(), "{}", added.output);
+    assert!(
+        added
+            .output
+            .contains("Added account 't' (Hello (example) at https://h.example).\n"),
+        "{}",
+        added.output
+    );
+    assert!(!added.output.contains("s3\n"), "{}", added.output);
+    assert_eq!(s.token("t"), "hello-s3");
+
+    let removed = s.keyhelm(&["account", "remove", "t"], b"");
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    assert_eq!(
+        text(&removed.stdout),
+        "Removed account 't'.\n\
+         Its cached token was forgotten but not revoked at the service; to revoke a session, run \
+         `keyhelm logout NAME` before removing an account.\n"
+    );
+    s.keyhelm(&["account", "remove", "hi"], b"");
+    let none = s.keyhelm(&["account", "list"], b"");
+    assert!(none.status.success(), "{}", text(&none.stderr));
+    assert_eq!(
+        text(&none.stdout),
+        "No accounts. Add one with `keyhelm account add NAME --provider P`.\n"
+    );
+}
+
+#[test]
 fn account_add_refuses_bad_input_clearly() {
     let (s, _) = with_hello();
-    let cases: [(&[&str], &[u8], i32, &str); 6] = [
+    let cases: [(&[&str], &[u8], i32, &str); 12] = [
         (
             &[
                 "account",
@@ -226,6 +269,91 @@ fn account_add_refuses_bad_input_clearly() {
             6,
             "keyhelm: error: no plugin named `nosuch`",
         ),
+        (
+            &["account", "add", "team/x", "--provider", "hello"],
+            b"",
+            2,
+            "keyhelm: error: 'team/x' is not a valid account name\n\
+             keyhelm: hint: use letters, digits, '.', '_' and '-' (at most 64, starting with a \
+             letter or digit)\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--set",
+                "seed:topsecret",
+            ],
+            b"",
+            2,
+            "keyhelm: error: --set takes KEY=VALUE, and one of them has no '='\n\
+             keyhelm: hint: its settings are: greeting, check_url\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--secrets-from-stdin",
+            ],
+            b"seed=1\n",
+            2,
+            "keyhelm: error: provider 'hello' has no default URL\n\
+             keyhelm: hint: pass --url with the service's API base URL\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--url",
+                "https://h.example",
+                "--secrets-from-stdin",
+            ],
+            b"# the seed\nnope=topsecret\n",
+            3,
+            "keyhelm: error: provider 'hello' has no secret 'nope' (line 2)\n\
+             keyhelm: hint: its secrets are: seed\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--url",
+                "https://h.example",
+                "--secrets-from-stdin",
+            ],
+            b"seed=\xfftopsecret\n",
+            3,
+            "keyhelm: error: cannot read secrets from stdin: they are not valid UTF-8\n",
+        ),
+        (
+            &[
+                "account",
+                "add",
+                "x",
+                "--provider",
+                "hello",
+                "--url",
+                "https://h.example",
+                "--secrets-from-stdin",
+            ],
+            b"\n",
+            2,
+            "keyhelm: error: the secret 'seed' is required (a secret mixed into the token)\n\
+             keyhelm: hint: give it on the terminal prompt, or as a KEY=VALUE line with \
+             --secrets-from-stdin\n",
+        ),
     ];
     for (args, stdin, code, message) in cases {
         let out = s.keyhelm(args, stdin);
@@ -279,10 +407,21 @@ fn plugins_are_listed_verified_pinned_and_refused_when_tampered_with() {
 
     let trust = s.keyhelm(&["plugin", "trust", "hello"], b"");
     assert!(trust.status.success(), "{}", text(&trust.stderr));
-    assert!(
-        text(&trust.stdout).starts_with("Plugin hello ("),
-        "{}",
-        text(&trust.stdout)
+    let pinned = pin_of(&s, "hello");
+    assert_eq!(
+        text(&trust.stdout),
+        format!(
+            "Plugin hello ({}) is now pinned to sha256 {pinned}.\n",
+            installed.display()
+        )
+    );
+    let again = s.keyhelm(&["plugin", "trust", "hello"], b"");
+    assert_eq!(
+        text(&again.stdout),
+        format!(
+            "Plugin hello ({}) was already pinned to sha256 {pinned}.\n",
+            installed.display()
+        )
     );
     let list = s.keyhelm(&["plugin", "list", "--json"], b"");
     let json: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
@@ -310,6 +449,93 @@ fn plugins_are_listed_verified_pinned_and_refused_when_tampered_with() {
         text(&login.stderr).contains("sha256"),
         "{}",
         text(&login.stderr)
+    );
+
+    // Trusting the changed file replaces the pin, and says so.
+    let retrust = s.keyhelm(&["plugin", "trust", "hello"], b"");
+    assert!(retrust.status.success(), "{}", text(&retrust.stderr));
+    let repinned = pin_of(&s, "hello");
+    assert_ne!(repinned, pinned);
+    assert_eq!(
+        text(&retrust.stdout),
+        format!(
+            "Plugin hello ({}) is now pinned to sha256 {repinned} (the previous pin was \
+             replaced).\n",
+            installed.display()
+        )
+    );
+    assert!(s.keyhelm(&["login", "hi"], b"").status.success());
+
+    // A file the config names for the provider shadows the one in the plugin folder.
+    let elsewhere = s.dir().join("elsewhere.so");
+    std::fs::copy(&installed, &elsewhere).unwrap();
+    let config = s.keyhelm_home().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[plugins.paths]\nhello = \"{}\"\n", elsewhere.display()),
+    )
+    .unwrap();
+    let list = s.keyhelm(&["plugin", "list"], b"");
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let listed = text(&list.stdout);
+    let shadowed = listed
+        .lines()
+        .find(|l| l.starts_with("hello ") && !l.contains("elsewhere"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(
+        shadowed.trim_start_matches("hello").trim_start(),
+        format!(
+            "(not used: an earlier folder or the config provides this plugin)  {}",
+            installed.display()
+        ),
+        "{listed}"
+    );
+}
+
+/// The sha256 `keyhelm plugin trust` wrote into config.toml for `name`.
+fn pin_of(s: &Sandbox, name: &str) -> String {
+    let config = std::fs::read_to_string(s.keyhelm_home().join("config.toml")).unwrap();
+    let prefix = format!("{name} = \"");
+    let line = config
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no pin for {name} in:\n{config}"));
+    line[prefix.len()..].trim_end_matches('"').to_owned()
+}
+
+#[test]
+fn plugin_list_and_verify_explain_an_empty_search_and_a_misnamed_file() {
+    // A keyhelm alone in its folder: the build folder next to the test binary holds plugins.
+    let s = Sandbox::new();
+    let bin_dir = s.dir().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let bin = bin_dir.join("keyhelm");
+    std::fs::hard_link(support::keyhelm_bin(), &bin)
+        .or_else(|_| std::fs::copy(support::keyhelm_bin(), &bin).map(drop))
+        .unwrap();
+    let list = support::run(s.command(&bin).args(["plugin", "list"]), b"");
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert_eq!(
+        text(&list.stdout),
+        format!(
+            "No plugins found. keyhelm looks in: {}, {}, {}\n",
+            bin_dir.display(),
+            s.dir().join("lib/keyhelm/plugins").display(),
+            s.keyhelm_home().join("plugins").display()
+        )
+    );
+
+    let notes = s.env.work_dir().join("notes.txt");
+    std::fs::write(&notes, "not a plugin").unwrap();
+    let verify = s.keyhelm(&["plugin", "verify", "notes.txt"], b"");
+    assert_eq!(verify.status.code(), Some(6), "{}", text(&verify.stderr));
+    assert_eq!(
+        text(&verify.stderr),
+        format!(
+            "keyhelm: error: {} is not named like a keyhelm plugin\n\
+             keyhelm: hint: plugin files are named libkeyhelm_<name>.so\n",
+            notes.display()
+        )
     );
 }
 

@@ -467,8 +467,11 @@ fn a_stale_socket_is_handled_cleanly() {
     let report = text(&keyhelm(&s, &["doctor"], "").stdout);
     assert!(
         report.contains(&format!(
-            "warn  agent     locked: the socket {} is left from an agent that is gone\n",
-            socket(&s).display()
+            "warn  agent     locked: the socket {} is left from an agent that is gone\n\
+             {:16}hint: run `keyhelm unlock` (it replaces the socket), or `keyhelm lock` to \
+             remove it\n",
+            socket(&s).display(),
+            ""
         )),
         "{report}"
     );
@@ -496,6 +499,56 @@ fn a_stale_socket_is_handled_cleanly() {
     );
     assert!(!socket(&s).exists());
     assert!(!socket(&s).with_file_name("agent.json").exists());
+}
+
+/// A KEYHELM_HOME too deep for the agent's socket: unlock says so and how to fix it, and a
+/// lookup finds the identity locked rather than blaming permissions.
+#[test]
+fn a_socket_path_too_long_is_explained() {
+    let s = Sandbox::new();
+    let home = s.dir().join("x".repeat(100));
+    let run_in = |args: &[&str], stdin: &str| {
+        let mut cmd = s.command("setsid");
+        cmd.arg("-w")
+            .arg(keyhelm_bin())
+            .args(args)
+            .env("KEYHELM_HOME", &home);
+        run(&mut cmd, stdin.as_bytes())
+    };
+    let out = run_in(
+        &[
+            "init",
+            "--passphrase",
+            "--passphrase-from-stdin",
+            "--scrypt-work-factor",
+            WF,
+        ],
+        &format!("{PASS}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run_in(&["unlock", "--passphrase-from-stdin"], &format!("{PASS}\n"));
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let socket = home.join("run/agent.sock");
+    let prefix = format!(
+        "keyhelm: error: the agent's socket path {} is too long for a Unix socket (keyhelm \
+         needs ",
+        socket.display()
+    );
+    assert!(stderr.starts_with(&prefix), "{stderr}");
+    assert!(
+        stderr.ends_with(
+            " bytes to create it; at most 107)\n\
+             keyhelm: hint: set XDG_RUNTIME_DIR (or KEYHELM_HOME) to a folder with a shorter path\n"
+        ),
+        "{stderr}"
+    );
+    let out = run_in(&["get"], REQUEST);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(
+        text(&out.stderr),
+        LOCKED_ERROR.replace("{}", &home.join("identity.txt").display().to_string())
+    );
 }
 
 #[test]
@@ -702,6 +755,19 @@ fn the_agent_refuses_other_users() {
 #[test]
 fn unlock_and_lock_explain_what_there_is_to_do() {
     let s = Sandbox::new();
+    // stdin that cannot be read (a folder): nothing is created.
+    let out = s
+        .keyhelm_command(&["init", "--passphrase", "--passphrase-from-stdin"])
+        .stdin(std::fs::File::open("/").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "keyhelm: error: cannot read the passphrase from stdin: Is a directory (os error 21)\n\
+         keyhelm: hint: give the passphrase as the first line of stdin\n"
+    );
+    assert!(!identity_file(&s).exists());
     let out = keyhelm(&s, &["unlock", "--passphrase-from-stdin"], "x\n");
     assert_eq!(out.status.code(), Some(5));
     assert_eq!(

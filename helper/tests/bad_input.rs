@@ -38,6 +38,11 @@ fn malformed_requests_are_rejected_and_write_nothing() {
             "the value of 'password' on line 4 contains a carriage return",
         ),
         (
+            "CR under a key keyhelm does not know",
+            b"protocol=https\nhost=h.tld\nx-future=a\rb\n".to_vec(),
+            "line 3 of the request contains a carriage return",
+        ),
+        (
             "NUL",
             b"protocol=https\nhost=h.tld\0evil\nusername=u\npassword=x\n".to_vec(),
             "line 2 of the request contains a NUL byte",
@@ -100,7 +105,18 @@ fn assert_vault_refused(s: &Sandbox, bytes: &[u8], message: &str, hint: &str) {
         if args == ["init"] && message.contains("not encrypted to this device") {
             // init on a device that is not a recipient yet explains how to join instead.
             assert!(out.status.success(), "{}", text(&out.stderr));
-            assert!(text(&out.stderr).contains("is not encrypted to this device yet"));
+            assert_eq!(
+                text(&out.stderr),
+                format!(
+                    "keyhelm: this device already has an identity in {}\n\
+                     keyhelm: the vault {} is not encrypted to this device yet: run `keyhelm \
+                     vault recipients add {}` on a device that can open it, then sync\n\
+                     keyhelm: this device's public key:\n",
+                    s.keyhelm_home().join("identity.txt").display(),
+                    s.vault_file().display(),
+                    text(&out.stdout).trim()
+                )
+            );
             continue;
         }
         assert_eq!(
@@ -122,6 +138,10 @@ fn assert_vault_refused(s: &Sandbox, bytes: &[u8], message: &str, hint: &str) {
     }
     let doctor = s.keyhelm(&["doctor"], b"");
     assert_eq!(doctor.status.code(), Some(1));
+    assert_eq!(
+        text(&doctor.stderr),
+        "keyhelm: error: keyhelm doctor found 1 problem (see above)\n"
+    );
     assert!(
         text(&doctor.stdout).contains(message),
         "{}",
@@ -196,4 +216,87 @@ fn an_unreadable_identity_is_a_clear_error() {
             identity.display()
         )
     );
+}
+
+/// A bad environment or configuration file stops every command before it reads anything, with
+/// the line to fix and exit 1 or 2.
+#[test]
+fn a_bad_environment_or_configuration_is_a_clear_error() {
+    let s = seeded();
+    let config = s.keyhelm_home().join("config.toml");
+    /// Variables to set (`Some`) or remove (`None`).
+    type Vars<'a> = &'a [(&'a str, Option<&'a str>)];
+    let cases: Vec<(&str, Vars<'_>, &str, i32, String)> = vec![
+        (
+            "relative KEYHELM_HOME",
+            &[("KEYHELM_HOME", Some("rel/keyhelm"))],
+            "",
+            2,
+            "keyhelm: error: KEYHELM_HOME must be an absolute path, not \"rel/keyhelm\"\n\
+             keyhelm: hint: set KEYHELM_HOME to an absolute folder, or unset it to use the XDG \
+             folders\n"
+                .into(),
+        ),
+        (
+            "no HOME",
+            &[
+                ("KEYHELM_HOME", None),
+                ("HOME", None),
+                ("XDG_CONFIG_HOME", None),
+                ("XDG_DATA_HOME", None),
+                ("XDG_STATE_HOME", None),
+            ],
+            "",
+            1,
+            "keyhelm: error: cannot tell where keyhelm's files belong: neither HOME nor \
+             KEYHELM_HOME is set\n\
+             keyhelm: hint: set KEYHELM_HOME to an absolute folder\n"
+                .into(),
+        ),
+        (
+            "config syntax",
+            &[],
+            "# keyhelm\n[vault\n",
+            1,
+            format!(
+                "keyhelm: error: {} is not valid (line 2): unclosed table, expected `]`\n\
+                 keyhelm: hint: fix the file or move it away; see \"Files and configuration\" \
+                 in the user guide\n",
+                config.display()
+            ),
+        ),
+        (
+            "relative path in the config",
+            &[],
+            "[vault]\npath = \"~/vault.age\"\n",
+            1,
+            format!(
+                "keyhelm: error: {}: vault.path must be an absolute path, not ~/vault.age\n\
+                 keyhelm: hint: write the full path, starting with / (keyhelm does not expand \
+                 ~)\n",
+                config.display()
+            ),
+        ),
+    ];
+    let before = s.vault_bytes();
+    for (what, vars, config_text, code, stderr) in cases {
+        std::fs::write(&config, config_text).unwrap();
+        let mut cmd = s.keyhelm_command(&["list"]);
+        for (key, value) in vars {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        let out = support::run(&mut cmd, b"");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{what}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), stderr, "{what}");
+        assert_eq!(text(&out.stdout), "", "{what}");
+    }
+    assert_eq!(s.vault_bytes(), before);
 }

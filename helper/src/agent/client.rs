@@ -108,6 +108,11 @@ impl Client {
             io::ErrorKind::ConnectionRefused => AgentError::Stale {
                 path: socket.to_path_buf(),
             },
+            // A path too long for a socket: no agent can listen there (`keyhelm unlock` says
+            // why), so none is running.
+            io::ErrorKind::InvalidInput => AgentError::NotRunning {
+                path: socket.to_path_buf(),
+            },
             _ => AgentError::Connect {
                 path: socket.to_path_buf(),
                 source: e,
@@ -315,4 +320,68 @@ pub fn identity(socket: &Path, identity_file: &Path, digest: &str) -> Result<Ide
 fn read_info(path: &Path) -> Option<Hello> {
     let bytes = std::fs::read(path).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// An agent that answers each connection's first request with `answer` (`None`: it hangs
+    /// up), and the error the client reports.
+    #[test]
+    fn answers_that_make_no_sense_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let mut listener = UnixListener::bind(&socket).unwrap();
+        type Call = fn(&mut Client) -> Result<(), AgentError>;
+        let hello: Call = |c| c.hello().map(drop);
+        let unwrap: Call = |c| c.unwrap(&[], None).map(drop);
+        let cases: [(Option<&str>, Call, &str); 5] = [
+            (
+                None,
+                hello,
+                "the connection to the keyhelm agent broke: the agent closed the connection",
+            ),
+            (
+                Some("nope"),
+                hello,
+                "the keyhelm agent sent an answer this keyhelm does not understand (an answer is \
+                 not valid JSON)",
+            ),
+            (
+                Some(r#"{"v":1,"ok":false}"#),
+                hello,
+                "the keyhelm agent sent an answer this keyhelm does not understand (a refusal \
+                 without a reason)",
+            ),
+            (
+                Some(r#"{"v":1,"ok":true}"#),
+                hello,
+                "the keyhelm agent sent an answer this keyhelm does not understand (a hello \
+                 answer without its content)",
+            ),
+            (
+                Some(r#"{"v":1,"ok":true,"file_key":"AAAA"}"#),
+                unwrap,
+                "the keyhelm agent sent an answer this keyhelm does not understand (the file key \
+                 is not 16 bytes of base64)",
+            ),
+        ];
+        for (answer, call, message) in cases {
+            let server = std::thread::spawn(move || {
+                let (mut stream, _) = listener.accept().unwrap();
+                protocol::read_frame(&mut stream).unwrap().unwrap();
+                if let Some(answer) = answer {
+                    protocol::write_frame(&mut stream, answer.as_bytes()).unwrap();
+                }
+                listener
+            });
+            let mut client = Client::connect(&socket).unwrap();
+            let err = call(&mut client).unwrap_err();
+            assert_eq!(err.to_string(), message);
+            // The listener comes back for the next case.
+            listener = server.join().unwrap();
+        }
+    }
 }

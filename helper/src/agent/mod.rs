@@ -234,15 +234,21 @@ mod tests {
     fn every_agent_error_has_a_message_and_a_hint() {
         use std::path::PathBuf;
         let p = || PathBuf::from("/run/user/1000/keyhelm/agent.sock");
-        let cases: Vec<(AgentError, &str)> = vec![
+        const STOPPED: &str =
+            "the agent stopped (locked, or its time ran out): run `keyhelm unlock`, then try again";
+        const VERSION: &str = "an agent of another keyhelm version is running: run `keyhelm lock`, \
+                               then `keyhelm unlock`";
+        let cases: Vec<(AgentError, &str, &str)> = vec![
             (
                 AgentError::NotRunning { path: p() },
                 "no keyhelm agent is running",
+                "run `keyhelm unlock`, then try again",
             ),
             (
                 AgentError::Stale { path: p() },
                 "the keyhelm agent's socket /run/user/1000/keyhelm/agent.sock is stale: the \
                  agent that made it is gone",
+                "run `keyhelm unlock`, then try again",
             ),
             (
                 AgentError::Connect {
@@ -251,6 +257,8 @@ mod tests {
                 },
                 "cannot connect to the keyhelm agent at /run/user/1000/keyhelm/agent.sock: \
                  permission denied",
+                "check the folder's permissions (keyhelm doctor); `keyhelm unlock` starts a \
+                 new agent",
             ),
             (
                 AgentError::WrongOwner {
@@ -260,6 +268,8 @@ mod tests {
                 },
                 "the socket /run/user/1000/keyhelm/agent.sock is served by a process of uid 0, \
                  not by you (uid 1000); keyhelm will not use it",
+                "another user's socket is in your runtime folder: remove \
+                 /run/user/1000/keyhelm/agent.sock and check who can write to its folder",
             ),
             (
                 AgentError::Refused {
@@ -267,6 +277,7 @@ mod tests {
                     message: "it holds no key any more".into(),
                 },
                 "the keyhelm agent refused: it holds no key any more",
+                STOPPED,
             ),
             (
                 AgentError::Version {
@@ -275,11 +286,13 @@ mod tests {
                 },
                 "the running keyhelm agent speaks protocol versions [2, 3], and this keyhelm \
                  speaks version 1",
+                VERSION,
             ),
             (
                 AgentError::Protocol("an answer is not valid JSON".into()),
                 "the keyhelm agent sent an answer this keyhelm does not understand (an answer \
                  is not valid JSON)",
+                VERSION,
             ),
             (
                 AgentError::OtherIdentity {
@@ -287,21 +300,25 @@ mod tests {
                 },
                 "the keyhelm agent holds another identity than /k/identity.txt: the file changed \
                  after it was unlocked",
+                "run `keyhelm lock`, then `keyhelm unlock`",
             ),
             (
                 AgentError::Timeout,
                 "the keyhelm agent did not answer within 10 seconds",
+                "the agent is stuck: run `keyhelm lock`, or end its process, then `keyhelm \
+                 unlock`",
             ),
             (
                 AgentError::Io(std::io::Error::other("broken pipe")),
                 "the connection to the keyhelm agent broke: broken pipe",
+                STOPPED,
             ),
         ];
-        for (err, message) in cases {
+        for (err, message, hint) in cases {
             assert_eq!(err.to_string(), message);
             let failure = Failure::from(err);
             assert_eq!(failure.exit, Exit::Identity);
-            assert!(failure.hint.is_some_and(|h| h.contains("keyhelm")));
+            assert_eq!(failure.hint.as_deref(), Some(hint), "{message}");
         }
         let locked = locked_failure(std::path::Path::new("/k/identity.txt"));
         assert_eq!(
@@ -330,6 +347,12 @@ mod tests {
             max: 20,
         });
         assert_eq!(work.exit, Exit::Identity);
-        assert!(work.hint.unwrap().contains("smaller work factor"));
+        assert_eq!(
+            work.hint.as_deref(),
+            Some(
+                "protect the key again with a smaller work factor (`age -d` it, then `keyhelm \
+                 init --passphrase`)"
+            )
+        );
     }
 }

@@ -79,7 +79,10 @@ pub fn read_line(input: &mut impl Read, max: usize) -> std::io::Result<Option<Ze
 /// Reads a passphrase as the first line of `input` (without its line ending).
 pub fn from_stdin(input: &mut impl Read) -> Result<SecretString> {
     let line = read_line(input, MAX_LEN)
-        .map_err(|e| Failure::other(format!("cannot read the passphrase from stdin: {e}")))?
+        .map_err(|e| {
+            Failure::other(format!("cannot read the passphrase from stdin: {e}"))
+                .hint("give the passphrase as the first line of stdin")
+        })?
         .ok_or_else(|| {
             Failure::usage(format!(
                 "the passphrase on stdin is longer than {MAX_LEN} bytes"

@@ -302,7 +302,12 @@ mod tests {
             read_frame(&mut &[0u8, 0][..]).unwrap_err().kind(),
             io::ErrorKind::UnexpectedEof
         );
-        assert!(write_frame(&mut Vec::new(), &vec![b' '; MAX_FRAME + 1]).is_err());
+        assert_eq!(
+            write_frame(&mut Vec::new(), &vec![b' '; MAX_FRAME + 1])
+                .unwrap_err()
+                .to_string(),
+            "message too large for the agent protocol"
+        );
     }
 
     /// The documented examples are what the types read and write.

@@ -196,14 +196,25 @@ pub fn unix_now() -> u64 {
 
 /// Makes sure `dir` exists, is ours and is not accessible by others (0700).
 pub fn check_runtime_dir(dir: &Path) -> Result<()> {
+    let not_a_folder = || {
+        Failure::new(
+            Exit::Identity,
+            format!(
+                "the agent's folder {} is a file or a symbolic link, not a folder",
+                dir.display()
+            ),
+        )
+        .hint("move it away; keyhelm keeps the agent's socket there")
+    };
+    // Before creating it: a file in the way is this error, not "cannot create folder".
+    if std::fs::symlink_metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
+        return Err(not_a_folder());
+    }
     crate::paths::create_private_dir(dir)?;
     let meta = std::fs::symlink_metadata(dir).map_err(|e| Failure::io("cannot read", dir, &e))?;
     let mode = meta.mode() & 0o777;
     if !meta.is_dir() {
-        return Err(
-            Failure::new(Exit::Identity, format!("{} is not a folder", dir.display()))
-                .hint("move it away; keyhelm keeps the agent's socket there"),
-        );
+        return Err(not_a_folder());
     }
     if meta.uid() != my_uid() {
         return Err(Failure::new(
@@ -260,14 +271,15 @@ fn write_info(path: &Path, hello: &Hello) -> io::Result<OwnedFile> {
     }
 }
 
-/// The error for a socket path that `sun_path` cannot hold.
-pub fn path_too_long(path: &Path) -> Failure {
+/// The error for a socket path that `sun_path` cannot hold: `socket` is the path the user
+/// can change, `needed` the length of the temporary name it is created under.
+pub fn path_too_long(socket: &Path, needed: usize) -> Failure {
     Failure::new(
         Exit::Identity,
         format!(
-            "the agent's socket path {} is too long for a Unix socket ({} bytes; at most 107)",
-            path.display(),
-            path.as_os_str().len()
+            "the agent's socket path {} is too long for a Unix socket (keyhelm needs {needed} \
+             bytes to create it; at most 107)",
+            socket.display(),
         ),
     )
     .hint("set XDG_RUNTIME_DIR (or KEYHELM_HOME) to a folder with a shorter path")
@@ -291,7 +303,8 @@ impl Agent {
         let _ = std::fs::remove_file(&tmp);
         let listener = UnixListener::bind(&tmp).map_err(|e| {
             if e.kind() == io::ErrorKind::InvalidInput {
-                path_too_long(&tmp)
+                // The temporary name is the longer one; the user can only move the folder.
+                path_too_long(socket, tmp.as_os_str().len())
             } else {
                 Failure::io("cannot create the agent's socket", &tmp, &e)
             }
@@ -837,6 +850,18 @@ mod tests {
             unknown.error.unwrap().message,
             "this agent does not know the operation \"sign\""
         );
+        let other = raw(
+            &r.socket,
+            br#"{"v":1,"op":"unwrap","identity_digest":"other","stanzas":[]}"#,
+        );
+        let e = other.error.unwrap();
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            (
+                code::OTHER_IDENTITY,
+                "this agent holds the key of another identity file"
+            )
+        );
         let junk = raw(&r.socket, b"not json");
         assert_eq!(junk.error.unwrap().code, code::BAD_REQUEST);
         let bad64 = raw(
@@ -891,6 +916,10 @@ mod tests {
         // The old agent ends by itself within CHECK_INTERVAL, leaving the new socket alone.
         let (ending, _) = old.thread.join().unwrap();
         assert_eq!(ending, Ending::SocketGone);
+        assert_eq!(
+            ending.describe(),
+            "its socket was removed or taken over by another agent"
+        );
         assert!(old.socket.exists());
         let stanza = age_core::format::Stanza {
             tag: "X25519".into(),
@@ -948,14 +977,61 @@ mod tests {
             format!("run `chmod 700 {}`", open.display())
         );
 
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        for path in [file, link] {
+            let e = check_runtime_dir(&path).unwrap_err();
+            assert_eq!(
+                (e.exit, e.message, e.hint.unwrap()),
+                (
+                    Exit::Identity,
+                    format!(
+                        "the agent's folder {} is a file or a symbolic link, not a folder",
+                        path.display()
+                    ),
+                    "move it away; keyhelm keeps the agent's socket there".to_owned()
+                )
+            );
+        }
+
+        // A folder of another user (only root can make one).
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        if std::os::unix::fs::chown(&theirs, Some(65534), None).is_ok() {
+            let e = check_runtime_dir(&theirs).unwrap_err();
+            assert_eq!(
+                (e.exit, e.message, e.hint.unwrap()),
+                (
+                    Exit::Identity,
+                    format!(
+                        "the agent's folder {} belongs to uid 65534, not to you",
+                        theirs.display()
+                    ),
+                    "remove it, or set XDG_RUNTIME_DIR or KEYHELM_HOME to a folder of your own"
+                        .to_owned()
+                )
+            );
+        }
+
         let long = dir.path().join("x".repeat(120)).join("agent.sock");
         let identity = Identity::generate();
         let e = Agent::bind(&long, identity, "d".into(), Duration::from_secs(60)).unwrap_err();
-        assert!(
-            e.message.starts_with("the agent's socket path ")
-                && e.message.contains("is too long for a Unix socket"),
-            "{}",
-            e.message
+        let tmp = long.with_file_name(format!(".agent-{}.sock", std::process::id()));
+        assert_eq!(
+            e.message,
+            format!(
+                "the agent's socket path {} is too long for a Unix socket (keyhelm needs {} \
+                 bytes to create it; at most 107)",
+                long.display(),
+                tmp.as_os_str().len()
+            )
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("set XDG_RUNTIME_DIR (or KEYHELM_HOME) to a folder with a shorter path")
         );
         assert_eq!(e.exit, Exit::Identity);
     }

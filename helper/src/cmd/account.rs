@@ -94,9 +94,11 @@ fn settings(provider: &str, d: &Description, set: &[String]) -> Result<BTreeMap<
     let mut out = BTreeMap::new();
     for item in set {
         let Some((key, value)) = item.split_once('=') else {
-            return Err(Failure::usage(format!(
-                "--set takes KEY=VALUE, not '{item}'"
-            )));
+            // Not echoed: a secret typed with the wrong separator would be in the message.
+            return Err(
+                Failure::usage("--set takes KEY=VALUE, and one of them has no '='")
+                    .hint(format!("its settings are: {}", known_keys(d, false))),
+            );
         };
         match spec(d, key) {
             None => {
@@ -144,7 +146,12 @@ fn secrets_from(
         .take(64 * 1024)
         .read_to_string(&mut text)
         .map_err(|e| {
-            Failure::bad_request(format!("cannot read secrets from stdin: {}", e.kind()))
+            let why = if e.kind() == std::io::ErrorKind::InvalidData {
+                "they are not valid UTF-8".to_owned()
+            } else {
+                e.kind().to_string()
+            };
+            Failure::bad_request(format!("cannot read secrets from stdin: {why}"))
         })?;
     let mut out = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -180,6 +187,15 @@ fn secrets_from(
     Ok(out)
 }
 
+/// The terminal prompt for secret `s`.
+fn prompt_label(s: &SettingSpec) -> String {
+    if s.required {
+        format!("{} ({}): ", s.key, s.help)
+    } else {
+        format!("{} ({}; optional, Enter to skip): ", s.key, s.help)
+    }
+}
+
 fn prompt_secrets(d: &Description, name: &str) -> Result<BTreeMap<String, SecretString>> {
     use crate::tty::Prompter;
     let mut out = BTreeMap::new();
@@ -195,12 +211,7 @@ fn prompt_secrets(d: &Description, name: &str) -> Result<BTreeMap<String, Secret
         .hint("run the command in a terminal, or pass KEY=VALUE lines on stdin with --secrets-from-stdin")
     })?;
     for s in wanted {
-        let label = if s.required {
-            format!("{} ({}): ", s.key, s.help)
-        } else {
-            format!("{} ({}; optional, Enter to skip): ", s.key, s.help)
-        };
-        let value = terminal.secret(&label).map_err(|e| {
+        let value = terminal.secret(&prompt_label(s)).map_err(|e| {
             Failure::new(
                 Exit::NeedsInteraction,
                 format!("cannot read '{}': {e}", s.key),
@@ -552,6 +563,20 @@ mod tests {
         let e =
             secrets_from(&mut std::io::Cursor::new(b"hunter2\n".to_vec()), "p", &d).unwrap_err();
         assert_eq!(e.message, "line 1 of stdin is not KEY=VALUE");
+    }
+
+    /// The optional secret's prompt says Enter skips it; no bundled provider has one.
+    #[test]
+    fn prompts_name_the_secret_and_whether_it_can_be_skipped() {
+        let required = SettingSpec::new("password", "the password").secret();
+        assert_eq!(prompt_label(&required), "password (the password): ");
+        let optional = SettingSpec::new("otp_seed", "the TOTP seed")
+            .secret()
+            .optional();
+        assert_eq!(
+            prompt_label(&optional),
+            "otp_seed (the TOTP seed; optional, Enter to skip): "
+        );
     }
 
     #[test]

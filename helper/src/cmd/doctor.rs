@@ -244,12 +244,26 @@ fn protected(ctx: &Ctx, path: &Path, agent: AgentState, checks: &mut Vec<Check>)
 fn git(ctx: &Ctx, checks: &mut Vec<Check>) {
     let version = match std::process::Command::new("git").arg("--version").output() {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-        _ => {
-            checks.push(Check::new(
-                Level::Warn,
-                "git",
-                "git is not installed or does not run",
-            ));
+        // git runs but refuses, as it does when its configuration is broken.
+        Ok(out) => {
+            checks.push(
+                Check::new(
+                    Level::Warn,
+                    "git",
+                    format!(
+                        "`git --version` failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                )
+                .hint("fix what git reports, then run `keyhelm doctor` again"),
+            );
+            return;
+        }
+        Err(_) => {
+            checks.push(
+                Check::new(Level::Warn, "git", "git is not installed or does not run")
+                    .hint("install git 2.46 or newer if git should use keyhelm"),
+            );
             return;
         }
     };
@@ -263,11 +277,14 @@ fn git(ctx: &Ctx, checks: &mut Vec<Check>) {
             )
             .hint("upgrade git; until then tokens are sent as Basic passwords"),
         ),
-        None => checks.push(Check::new(
-            Level::Warn,
-            "git",
-            format!("unrecognised version: {version}"),
-        )),
+        None => checks.push(
+            Check::new(
+                Level::Warn,
+                "git",
+                format!("unrecognised version: {version}"),
+            )
+            .hint("Bearer tokens need git 2.46 or newer; check what `git --version` runs"),
+        ),
     }
     let Ok(exe) = crate::cmd::setup::keyhelm_exe(ctx) else {
         return;
@@ -304,7 +321,13 @@ fn git(ctx: &Ctx, checks: &mut Vec<Check>) {
                 ),
             }
         }
-        Err(e) => checks.push(Check::new(Level::Warn, "git", e.message)),
+        Err(e) => {
+            let check = Check::new(Level::Warn, "git", e.message);
+            checks.push(match e.hint {
+                Some(hint) => check.hint(hint),
+                None => check,
+            });
+        }
     }
 }
 

@@ -65,8 +65,9 @@ pub fn run(
             )),
             Err(keyhelm_vault::Error::NotARecipient { .. }) => notes.push(format!(
                 "the vault {} is not encrypted to this device yet: run `keyhelm vault recipients \
-                 add {public}` on a device that can open it, then sync",
-                vault_file.display()
+                 add {}` on a device that can open it, then sync",
+                vault_file.display(),
+                crate::sync::recipients::as_argument(&public)
             )),
             Err(e) => return Err(e.into()),
         }

@@ -64,10 +64,11 @@ pub fn git_helpers(scope: Option<&str>) -> Result<Vec<String>> {
             .collect()),
         Some(1) => Ok(Vec::new()), // The key is not set.
         _ => Err(Failure::other(format!(
-            "`git config {} --get-all credential.helper` failed: {}",
-            scope.unwrap_or(""),
+            "`git config {}--get-all credential.helper` failed: {}",
+            scope.map(|s| format!("{s} ")).unwrap_or_default(),
             String::from_utf8_lossy(&out.stderr).trim()
-        ))),
+        ))
+        .hint("fix the git configuration file that git names, then try again")),
     }
 }
 
@@ -98,8 +99,9 @@ pub fn git(ctx: &Ctx, local: bool, output: &mut impl Write) -> Result<()> {
             .status()
             .map_err(|e| Failure::other(format!("cannot run git: {e}")))?;
         if !status.success() {
+            // Reading the --local list worked, so this is a repository.
             let hint = if local {
-                "run it inside a git repository, or drop --local to configure git globally"
+                "check that this repository's git configuration file (.git/config) is writable"
             } else {
                 "check that your global git configuration file is writable"
             };

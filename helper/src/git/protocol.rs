@@ -480,6 +480,10 @@ mod tests {
                 UnsafeValue { key: "password" }
             );
         }
+        assert_eq!(
+            UnsafeValue { key: "password" }.to_string(),
+            "the stored value of 'password' contains a line break or NUL and cannot be sent"
+        );
     }
 
     #[test]
