@@ -25,7 +25,7 @@ const MAX_IDENTITY_FILE: u64 = 1 << 20;
 /// This device's secret key(s), able to decrypt the vault.
 ///
 /// Either one or more X25519 keys (an age identity file) or one unencrypted OpenSSH key
-/// (ed25519, or RSA of at least 2048 bits). `Debug` shows only the public key.
+/// (ed25519, or RSA of 2048 to 4096 bits). `Debug` shows only the public key.
 pub struct Identity {
     keys: Keys,
     /// The public key's text, computed when first asked for: a lookup never needs it, and
@@ -173,7 +173,14 @@ impl Identity {
             }
         }
         let public = age::ssh::Recipient::try_from(key.clone())
-            .map_err(|_| identity_error(path, "the SSH key's public half is not usable"))?
+            .map_err(|e| match e {
+                age::ssh::ParseRecipientKeyError::RsaModulusTooLarge => identity_error(
+                    path,
+                    "the SSH key is an RSA key larger than 4096 bits, which age cannot use \
+                     (use ssh-ed25519, or an RSA key of 2048 to 4096 bits)",
+                ),
+                _ => identity_error(path, "the SSH key's public half is not usable"),
+            })?
             .to_string();
         Ok(Identity {
             keys: Keys::Ssh(Box::new(key)),
@@ -684,19 +691,19 @@ mod tests {
         assert!(missing.to_string().starts_with("cannot read "), "{missing}");
     }
 
-    fn ssh_keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> std::path::PathBuf {
+    /// `ssh-keygen -t kind -N passphrase` with `extra` arguments: the private key's path.
+    fn ssh_keygen(
+        dir: &Path,
+        name: &str,
+        kind: &str,
+        passphrase: &str,
+        extra: &[&str],
+    ) -> std::path::PathBuf {
         let path = dir.join(name);
         let status = Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                kind,
-                "-C",
-                "alice@example",
-                "-N",
-                passphrase,
-                "-f",
-            ])
+            .args(["-q", "-t", kind, "-C", "alice@example", "-N", passphrase])
+            .args(extra)
+            .arg("-f")
             .arg(&path)
             .status()
             .expect("ssh-keygen is installed");
@@ -707,7 +714,7 @@ mod tests {
     #[test]
     fn openssh_ed25519_key_from_ssh_keygen() {
         let dir = tempfile::tempdir().unwrap();
-        let path = ssh_keygen(dir.path(), "id_ed25519", "ed25519", "");
+        let path = ssh_keygen(dir.path(), "id_ed25519", "ed25519", "", &[]);
         let id = Identity::from_file(&path).unwrap();
         let pub_line = std::fs::read_to_string(path.with_extension("pub")).unwrap();
         // The public key as ssh-keygen wrote it, without the comment.
@@ -724,7 +731,7 @@ mod tests {
     #[test]
     fn passphrase_protected_ssh_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = ssh_keygen(dir.path(), "id_locked", "ed25519", "correct horse");
+        let path = ssh_keygen(dir.path(), "id_locked", "ed25519", "correct horse", &[]);
         assert_eq!(
             reason(Identity::from_file(&path).unwrap_err()),
             "the SSH key is protected by a passphrase, which keyhelm does not support yet (use \
@@ -735,22 +742,13 @@ mod tests {
     #[test]
     fn ssh_key_protected_with_a_cipher_age_cannot_read_is_refused_like_any_protected_key() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("id_aes128");
-        let status = Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-Z",
-                "chacha20-poly1305@openssh.com",
-                "-N",
-                "pass phrase",
-                "-f",
-            ])
-            .arg(&path)
-            .status()
-            .expect("ssh-keygen is installed");
-        assert!(status.success());
+        let path = ssh_keygen(
+            dir.path(),
+            "id_chacha",
+            "ed25519",
+            "pass phrase",
+            &["-Z", "chacha20-poly1305@openssh.com"],
+        );
         assert_eq!(
             reason(Identity::from_file(&path).unwrap_err()),
             "the SSH key is protected by a passphrase (cipher chacha20-poly1305@openssh.com), \
@@ -760,9 +758,21 @@ mod tests {
     }
 
     #[test]
+    fn an_rsa_key_too_large_for_age_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        // Just over age's 4096-bit limit: larger keys take ssh-keygen far longer to make.
+        let path = ssh_keygen(dir.path(), "id_rsa", "rsa", "", &["-b", "4104"]);
+        assert_eq!(
+            reason(Identity::from_file(&path).unwrap_err()),
+            "the SSH key is an RSA key larger than 4096 bits, which age cannot use (use \
+             ssh-ed25519, or an RSA key of 2048 to 4096 bits)"
+        );
+    }
+
+    #[test]
     fn unsupported_ssh_key_type_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let path = ssh_keygen(dir.path(), "id_ecdsa", "ecdsa", "");
+        let path = ssh_keygen(dir.path(), "id_ecdsa", "ecdsa", "", &[]);
         assert_eq!(
             reason(Identity::from_file(&path).unwrap_err()),
             "SSH keys of type ecdsa-sha2-nistp256 are not supported (use ssh-ed25519)"
