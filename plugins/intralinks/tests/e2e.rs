@@ -455,7 +455,7 @@ fn logged_in_elsewhere_is_018_until_end_other_sessions_is_set() {
 /// On a terminal, keyhelm asks once whether to end the other sessions.
 #[test]
 fn on_a_terminal_018_asks_whether_to_end_the_other_sessions() {
-    let (fake, sandbox, theirs) = logged_in_elsewhere();
+    let (fake, mut sandbox, theirs) = logged_in_elsewhere();
     let question = "End your other Intralinks sessions now? This also logs you out of \
                     Intralinks in your web browser. [y/N]";
 
@@ -470,10 +470,18 @@ fn on_a_terminal_018_asks_whether_to_end_the_other_sessions() {
     assert!(screen.contains("subcode 018"), "{screen}");
     assert!(fake.is_valid_token(&theirs));
 
-    // "yes": logged in, and the other session is over.
+    // "yes": logged in, and the other session is over; the debug log says it was asked.
+    sandbox.env.set_var("KEYHELM_LOG", "keyhelm::plugin=debug");
     let done = sandbox.on_terminal(&["login", "work"], &[(question, "y")]);
     let (screen, ok) = (done.output, done.status.success());
     assert!(ok, "{screen}");
+    assert!(
+        screen.contains(
+            "DEBUG keyhelm::plugin: the user chose to end the other Intralinks sessions \
+             plugin=\"intralinks\" account=\"work\""
+        ),
+        "{screen}"
+    );
     assert!(
         screen.contains(&format!("Logged in to 'work' as {EMAIL}")),
         "{screen}"
