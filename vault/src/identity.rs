@@ -25,7 +25,7 @@ const MAX_IDENTITY_FILE: u64 = 1 << 20;
 /// This device's secret key(s), able to decrypt the vault.
 ///
 /// Either one or more X25519 keys (an age identity file) or one unencrypted OpenSSH key
-/// (ed25519, or RSA of at least 2048 bits). `Debug` shows only the public key.
+/// (ed25519, or RSA of 2048 to 4096 bits). `Debug` shows only the public key.
 pub struct Identity {
     keys: Keys,
     /// The public key's text, computed when first asked for: a lookup never needs it, and
@@ -152,10 +152,16 @@ impl Identity {
                      yet (use an age identity, or an SSH key without a passphrase)",
                 ));
             }
-            SshIdentity::Unsupported(UnsupportedKey::EncryptedSsh(_)) => {
+            // age reads only some ciphers, but keyhelm refuses every protected SSH key: naming
+            // the cipher would send the user to re-encrypt it with another one, to no avail.
+            SshIdentity::Unsupported(UnsupportedKey::EncryptedSsh(cipher)) => {
                 return Err(identity_error(
                     path,
-                    "the SSH key is encrypted with an unsupported cipher",
+                    format!(
+                        "the SSH key is protected by a passphrase (cipher {cipher}), which \
+                         keyhelm does not support yet (use an age identity, or an SSH key \
+                         without a passphrase)"
+                    ),
                 ));
             }
             SshIdentity::Unsupported(UnsupportedKey::Hardware(kind))
@@ -167,7 +173,14 @@ impl Identity {
             }
         }
         let public = age::ssh::Recipient::try_from(key.clone())
-            .map_err(|_| identity_error(path, "the SSH key's public half is not usable"))?
+            .map_err(|e| match e {
+                age::ssh::ParseRecipientKeyError::RsaModulusTooLarge => identity_error(
+                    path,
+                    "the SSH key is an RSA key larger than 4096 bits, which age cannot use \
+                     (use ssh-ed25519, or an RSA key of 2048 to 4096 bits)",
+                ),
+                _ => identity_error(path, "the SSH key's public half is not usable"),
+            })?
             .to_string();
         Ok(Identity {
             keys: Keys::Ssh(Box::new(key)),
@@ -678,19 +691,19 @@ mod tests {
         assert!(missing.to_string().starts_with("cannot read "), "{missing}");
     }
 
-    fn ssh_keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> std::path::PathBuf {
+    /// `ssh-keygen -t kind -N passphrase` with `extra` arguments: the private key's path.
+    fn ssh_keygen(
+        dir: &Path,
+        name: &str,
+        kind: &str,
+        passphrase: &str,
+        extra: &[&str],
+    ) -> std::path::PathBuf {
         let path = dir.join(name);
         let status = Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                kind,
-                "-C",
-                "alice@example",
-                "-N",
-                passphrase,
-                "-f",
-            ])
+            .args(["-q", "-t", kind, "-C", "alice@example", "-N", passphrase])
+            .args(extra)
+            .arg("-f")
             .arg(&path)
             .status()
             .expect("ssh-keygen is installed");
@@ -701,7 +714,7 @@ mod tests {
     #[test]
     fn openssh_ed25519_key_from_ssh_keygen() {
         let dir = tempfile::tempdir().unwrap();
-        let path = ssh_keygen(dir.path(), "id_ed25519", "ed25519", "");
+        let path = ssh_keygen(dir.path(), "id_ed25519", "ed25519", "", &[]);
         let id = Identity::from_file(&path).unwrap();
         let pub_line = std::fs::read_to_string(path.with_extension("pub")).unwrap();
         // The public key as ssh-keygen wrote it, without the comment.
@@ -718,7 +731,7 @@ mod tests {
     #[test]
     fn passphrase_protected_ssh_key_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = ssh_keygen(dir.path(), "id_locked", "ed25519", "correct horse");
+        let path = ssh_keygen(dir.path(), "id_locked", "ed25519", "correct horse", &[]);
         assert_eq!(
             reason(Identity::from_file(&path).unwrap_err()),
             "the SSH key is protected by a passphrase, which keyhelm does not support yet (use \
@@ -727,9 +740,39 @@ mod tests {
     }
 
     #[test]
+    fn ssh_key_protected_with_a_cipher_age_cannot_read_is_refused_like_any_protected_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = ssh_keygen(
+            dir.path(),
+            "id_chacha",
+            "ed25519",
+            "pass phrase",
+            &["-Z", "chacha20-poly1305@openssh.com"],
+        );
+        assert_eq!(
+            reason(Identity::from_file(&path).unwrap_err()),
+            "the SSH key is protected by a passphrase (cipher chacha20-poly1305@openssh.com), \
+             which keyhelm does not support yet (use an age identity, or an SSH key without a \
+             passphrase)"
+        );
+    }
+
+    #[test]
+    fn an_rsa_key_too_large_for_age_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        // Just over age's 4096-bit limit: larger keys take ssh-keygen far longer to make.
+        let path = ssh_keygen(dir.path(), "id_rsa", "rsa", "", &["-b", "4104"]);
+        assert_eq!(
+            reason(Identity::from_file(&path).unwrap_err()),
+            "the SSH key is an RSA key larger than 4096 bits, which age cannot use (use \
+             ssh-ed25519, or an RSA key of 2048 to 4096 bits)"
+        );
+    }
+
+    #[test]
     fn unsupported_ssh_key_type_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let path = ssh_keygen(dir.path(), "id_ecdsa", "ecdsa", "");
+        let path = ssh_keygen(dir.path(), "id_ecdsa", "ecdsa", "", &[]);
         assert_eq!(
             reason(Identity::from_file(&path).unwrap_err()),
             "SSH keys of type ecdsa-sha2-nistp256 are not supported (use ssh-ed25519)"
@@ -843,6 +886,55 @@ mod tests {
         damaged[at] = if damaged[at] == b'A' { b'B' } else { b'A' };
         let err = unlock(&damaged, pw("right-one"), MAX_WORK_FACTOR, origin).unwrap_err();
         assert!(matches!(err, UnlockError::Identity(_)), "{err:?}");
+
+        // Files that are not whole protected identities: each names its damage.
+        let to_passphrase = |plain: &[u8]| {
+            let mut r = age::scrypt::Recipient::new(pw("p"));
+            r.set_work_factor(10);
+            let mut out = Vec::new();
+            let armored =
+                age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
+                    .unwrap();
+            let mut w = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
+                .unwrap()
+                .wrap_output(armored)
+                .unwrap();
+            w.write_all(plain).unwrap();
+            w.finish().and_then(|a| a.finish()).unwrap();
+            out
+        };
+        let whole = to_passphrase(text.expose_secret().as_bytes());
+        let binary = {
+            let mut r = age::armor::ArmoredReader::new(&whole[..]);
+            let mut b = Vec::new();
+            r.read_to_end(&mut b).unwrap();
+            b
+        };
+        let cases: [(&str, Vec<u8>, &str); 3] = [
+            (
+                "not age",
+                b"hello, I am not an identity\n".to_vec(),
+                "it is not a valid passphrase-protected age file",
+            ),
+            (
+                "cut short",
+                binary[..binary.len() - 10].to_vec(),
+                "its encrypted content is truncated or damaged",
+            ),
+            (
+                "not text",
+                to_passphrase(&[0xff, 0xfe, 0x41]),
+                "its content is not text (not valid UTF-8)",
+            ),
+        ];
+        for (name, bytes, expected) in cases {
+            let err = unlock(&bytes, pw("p"), MAX_WORK_FACTOR, origin).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("the identity file /k/identity.txt is not usable: {expected}"),
+                "{name}"
+            );
+        }
 
         // An age file encrypted to a key is not a protected identity.
         let key = age::x25519::Identity::generate();

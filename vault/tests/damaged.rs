@@ -171,6 +171,18 @@ fn tampered_files() {
         },
         corrupt("its age header has been tampered with or is damaged"),
     );
+    // A well-formed header (and a payload nonce) whose X25519 stanza is malformed: its body is
+    // not a wrapped file key.
+    let share = "A".repeat(43);
+    let mac = "A".repeat(43);
+    refused_bytes(
+        format!(
+            "age-encryption.org/v1\n-> X25519 {share}\nAAAA\n--- {mac}\n{}",
+            "n".repeat(16 + 40)
+        )
+        .as_bytes(),
+        corrupt("its file key cannot be decrypted"),
+    );
 }
 
 #[test]

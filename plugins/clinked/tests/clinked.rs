@@ -627,11 +627,78 @@ fn a_wrong_client_secret_is_treated_like_a_revoked_application() {
     s.token();
     s.edit_state(|state| state["client_secret"] = "0123456789abcdef0123456789abcdef".into());
 
-    let token = s.token();
+    // Quiet by default (see the test above); the log says what happened.
+    let (token, log) = token_and_plugin_log(&s, "info");
+    assert_eq!(
+        log,
+        "WARN keyhelm::plugin: Clinked refused the registered application (HTTP 401, \
+         invalid_client: Bad client credentials): it was revoked, or its secret is wrong \
+         plugin=\"clinked\" account=\"work\"\n\
+         INFO keyhelm::plugin: logging in again to register a new application \
+         plugin=\"clinked\" account=\"work\"\n\
+         INFO keyhelm::plugin: registered a new Clinked application plugin=\"clinked\" \
+         account=\"work\"\n"
+    );
     assert!(s.fake.is_valid_token(&token));
     let statuses: Vec<u16> = s.app_grants().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [200, 401, 200]);
     assert_eq!(s.fake.apps().len(), 2);
+}
+
+/// `keyhelm token work` with `KEYHELM_LOG=keyhelm::plugin=<level>`, which must succeed: the
+/// token and the plugin's log lines.
+fn token_and_plugin_log(s: &Setup, level: &str) -> (String, String) {
+    let mut cmd = s.keyhelm_command(&["token", ACCOUNT]);
+    cmd.env("KEYHELM_LOG", format!("keyhelm::plugin={level}"));
+    let out = run(&mut cmd, b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr)
+        .lines()
+        .filter(|l| l.contains(" keyhelm::plugin: "))
+        .map(|l| format!("{}\n", l.trim_start()))
+        .collect();
+    (token_line(&out), log)
+}
+
+#[test]
+fn an_application_saved_for_another_username_is_not_used() {
+    let s = Setup::short_lived(ClinkedUser::new(USER, PASSWORD));
+    s.add_account(Some(PASSWORD), &[]);
+    s.token();
+    s.edit_state(|state| state["username"] = "someone-else@example.com".into());
+
+    let (token, log) = token_and_plugin_log(&s, "info");
+    assert!(s.fake.is_valid_token(&token));
+    assert_eq!(
+        log,
+        "INFO keyhelm::plugin: the saved application belongs to another username or URL; \
+         logging in again plugin=\"clinked\" account=\"work\"\n\
+         INFO keyhelm::plugin: registered a new Clinked application plugin=\"clinked\" \
+         account=\"work\"\n"
+    );
+    assert_eq!(s.password_grants().len(), 2);
+    assert_eq!(s.fake.apps().len(), 2);
+    assert_eq!(s.state().unwrap()["username"], USER);
+}
+
+/// What `keyhelm plugin verify` says about the plugin: its settings and their help, which
+/// `keyhelm account add` also shows when it asks for them.
+#[test]
+fn plugin_verify_describes_the_settings() {
+    let s = Setup::with_user(ClinkedUser::new(USER, PASSWORD));
+    let path = s.plugin_path("clinked");
+    let out = s.keyhelm_ok(&["plugin", "verify", &path.display().to_string()], "");
+    let (_, described) = out.split_once("provider  ").expect("a provider line");
+    assert_eq!(
+        described,
+        "Clinked\n\
+         url       https://api.clinked.com (default)\n\
+         serves    https://api.clinked.com/\n\
+         setting   username (required): your Clinked login name (usually your e-mail \
+         address)\n\
+         setting   password (secret, optional): your Clinked password; only needed to log in \
+         and register keyhelm (leave it empty to be asked at each login)\n"
+    );
 }
 
 #[test]

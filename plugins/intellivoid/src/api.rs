@@ -614,6 +614,10 @@ mod tests {
     fn the_user_agent_quirk_is_an_error_despite_success_true() {
         let body = r#"{"success":true,"response_code":400,"error":{"error_code":0,"type":"CLIENT","message":"The given user-agent header is invalid/missing"}}"#;
         assert_eq!(classify(&json(400, body)), Err(ApiError::UserAgentRefused));
+        assert_eq!(
+            ApiError::UserAgentRefused.to_string(),
+            "HTTP 400, the User-Agent was refused"
+        );
         // success:true on any non-2xx status is still an error.
         let body = r#"{"success":true,"response_code":403,"error":{"error_code":29,"type":"COA","message":"ACCESS DENIED, USER DISABLED ACCESS"}}"#;
         assert_eq!(classify(&json(403, body)).unwrap_err().code(), Some(29));
@@ -728,6 +732,12 @@ mod tests {
                 location: Some("https://elsewhere.example/x?REDACTED".into())
             }
         );
+        assert_eq!(
+            e.to_string(),
+            "HTTP 302, a redirect to https://elsewhere.example/x?REDACTED"
+        );
+        let e = classify(&HttpResponse::new(301, vec![], vec![])).unwrap_err();
+        assert_eq!(e.to_string(), "HTTP 301, a redirect to nowhere");
         let r = HttpResponse::new(429, vec![("retry-after".into(), "7".into())], vec![]);
         assert_eq!(
             classify(&r),

@@ -231,8 +231,17 @@ mod tests {
             assert!(!u.to_string().contains("t0ken"));
         }
         assert_eq!(
-            Unusable::OtherApplication.to_string(),
-            "the saved token belongs to another application"
+            [
+                Unusable::Unreadable,
+                Unusable::NewerVersion,
+                Unusable::OtherApplication,
+            ]
+            .map(|u| u.to_string()),
+            [
+                "the saved state cannot be read",
+                "the saved state was written by a newer plugin",
+                "the saved token belongs to another application",
+            ]
         );
     }
 }

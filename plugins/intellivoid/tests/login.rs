@@ -367,3 +367,25 @@ fn a_wrong_url_is_explained() {
         "{screen}"
     );
 }
+
+/// What `keyhelm plugin verify` says about the plugin: its settings and their help, which
+/// `keyhelm account add` also shows when it asks for them.
+#[test]
+fn plugin_verify_describes_the_settings() {
+    let w = World::new();
+    let path = w.plugin_path("intellivoid");
+    let out = w.keyhelm_ok(&["plugin", "verify", &path.display().to_string()], "");
+    let (_, described) = out.split_once("provider  ").expect("a provider line");
+    assert_eq!(
+        described,
+        "Intellivoid Accounts (COA)\n\
+         url       https://api.intellivoid.net/intellivoid/v1 (default)\n\
+         setting   application_id (required): the Application ID (APP...) of your Intellivoid \
+         application, which must use the Application Placeholder authentication mode\n\
+         setting   secret_key (secret, required): the Secret Key of that Intellivoid \
+         application\n\
+         setting   poll_interval_ms (optional, default 3000): milliseconds between two checks \
+         whether the login was approved (2000 to 5000 is polite; smaller values are for tests \
+         against a local server)\n"
+    );
+}

@@ -237,6 +237,28 @@ fn logs_never_show_a_secret() {
     let request = w.fake.last_request_token().unwrap();
     let logs = [screen.clone(), text(&renewal.stderr), text(&refused.stderr)].join("\n");
     assert!(logs.contains("intellivoid: get_user succeeded"), "{logs}");
+    // The renewal and the refusal each say what became of the saved access.
+    let said = |stderr: &[u8], level: &str, line: &str| {
+        let wanted =
+            format!("{level} keyhelm::plugin: {line} plugin=\"intellivoid\" account=\"work\"\n");
+        assert!(
+            text(stderr).contains(&wanted),
+            "{wanted}not in:\n{}",
+            text(stderr)
+        );
+    };
+    said(
+        &renewal.stderr,
+        "DEBUG",
+        "intellivoid: the saved access still works",
+    );
+    said(
+        &refused.stderr,
+        " INFO",
+        "intellivoid: the saved access is gone: keyhelm's access to your Intellivoid account \
+         was revoked (code 29) (run `keyhelm login work` in a terminal and approve the request \
+         in the browser)",
+    );
     let installed = w.plugin_path("intellivoid");
     assert!(
         logs.contains(&format!("path={}", installed.display())),

@@ -147,9 +147,35 @@ fn renewal_ends_keyhelms_own_previous_session_when_concurrency_is_disallowed() {
         "the expired token's session lives on"
     );
 
-    let second = sandbox.token("work");
+    let mut cmd = sandbox.keyhelm_command(&["token", "work"]);
+    cmd.env("KEYHELM_LOG", "keyhelm::plugin=debug");
+    let out = run_with_stdin(&mut cmd, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let second = text(&out.stdout).trim_end().to_owned();
     assert!(fake.is_valid_token(&second));
     assert_eq!(fake.live_sessions(EMAIL), 1);
+    // The plugin's own log lines (KEYHELM_LOG=debug) tell the story.
+    let log = text(&out.stderr);
+    let said: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("DEBUG keyhelm::plugin: "))
+        .map(|l| l.trim_end_matches(r#" plugin="intralinks" account="work""#))
+        .collect();
+    let login = format!(
+        "logging in to Intralinks at {} as {EMAIL} (endOtherSessions=false)",
+        fake.base_url()
+    );
+    assert_eq!(
+        said,
+        [
+            login.as_str(),
+            "Intralinks refused a second session; revoking keyhelm's previous token and trying again",
+            "Intralinks revoked the token",
+            login.as_str(),
+            "logged in to Intralinks; the token lives 2 s",
+        ],
+        "{log}"
+    );
     let logins: Vec<u16> = fake
         .requests_to(ROUTE_TOKEN)
         .iter()
@@ -231,6 +257,36 @@ fn token_then_revoke(revoke: Reply) -> Canned {
         ),
         ("/v2/oauth/revoke".to_owned(), revoke),
     ])
+}
+
+/// A login answer without `expires_in` and with an unknown `token_type`: the token is used
+/// anyway, for the documented 60 minutes, and the debug log says both.
+#[test]
+fn an_answer_without_expiry_or_known_token_type_is_used_for_60_minutes() {
+    let server = Canned::start(
+        "200 OK",
+        &[("Content-Type", "application/json")],
+        r#"{"access_token":"canned-t0ken","token_type":"mac"}"#,
+    );
+    let sandbox = Sandbox::with_work(&server.url, &[]);
+    let mut cmd = sandbox.keyhelm_command(&["token", "work"]);
+    cmd.env("KEYHELM_LOG", "keyhelm::plugin=debug");
+    let out = run_with_stdin(&mut cmd, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "canned-t0ken\n");
+    let log = text(&out.stderr);
+    for line in [
+        "the login answer has no usable expires_in; assuming the documented 60 minutes",
+        "unexpected token_type `mac`; using the token as a Bearer token",
+        "logged in to Intralinks; the token lives 3600 s",
+    ] {
+        assert!(
+            log.contains(&format!(
+                "DEBUG keyhelm::plugin: {line} plugin=\"intralinks\" account=\"work\"\n"
+            )),
+            "{log}"
+        );
+    }
 }
 
 #[test]
@@ -399,7 +455,7 @@ fn logged_in_elsewhere_is_018_until_end_other_sessions_is_set() {
 /// On a terminal, keyhelm asks once whether to end the other sessions.
 #[test]
 fn on_a_terminal_018_asks_whether_to_end_the_other_sessions() {
-    let (fake, sandbox, theirs) = logged_in_elsewhere();
+    let (fake, mut sandbox, theirs) = logged_in_elsewhere();
     let question = "End your other Intralinks sessions now? This also logs you out of \
                     Intralinks in your web browser. [y/N]";
 
@@ -414,10 +470,18 @@ fn on_a_terminal_018_asks_whether_to_end_the_other_sessions() {
     assert!(screen.contains("subcode 018"), "{screen}");
     assert!(fake.is_valid_token(&theirs));
 
-    // "yes": logged in, and the other session is over.
+    // "yes": logged in, and the other session is over; the debug log says it was asked.
+    sandbox.env.set_var("KEYHELM_LOG", "keyhelm::plugin=debug");
     let done = sandbox.on_terminal(&["login", "work"], &[(question, "y")]);
     let (screen, ok) = (done.output, done.status.success());
     assert!(ok, "{screen}");
+    assert!(
+        screen.contains(
+            "DEBUG keyhelm::plugin: the user chose to end the other Intralinks sessions \
+             plugin=\"intralinks\" account=\"work\""
+        ),
+        "{screen}"
+    );
     assert!(
         screen.contains(&format!("Logged in to 'work' as {EMAIL}")),
         "{screen}"
@@ -646,4 +710,29 @@ fn concurrent_lookups_cause_one_login_not_several() {
     assert!(renewed.iter().all(|t| *t == renewed[0]), "{renewed:?}");
     assert_ne!(renewed[0], tokens[0]);
     assert_eq!(fake.token_requests(), 2);
+}
+
+/// What `keyhelm plugin verify` says about the plugin: its settings and their help, which
+/// `keyhelm account add` also shows when it asks for them.
+#[test]
+fn plugin_verify_describes_the_settings() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.plugin_path("intralinks");
+    let out = sandbox.keyhelm_ok(&["plugin", "verify", &path.display().to_string()], "");
+    let (_, described) = out.split_once("provider  ").expect("a provider line");
+    assert_eq!(
+        described,
+        "Intralinks\n\
+         url       https://api.intralinks.com (default)\n\
+         serves    https://api.intralinks.com/*\n\
+         setting   client_id (required): your app's consumer key (My Apps at \
+         developers.intralinks.com)\n\
+         setting   email (required): your Intralinks login email (not the developer-portal \
+         login)\n\
+         setting   end_other_sessions (optional, default false): true: end your other \
+         Intralinks sessions when keyhelm logs in (this logs you out in your web browser \
+         too)\n\
+         setting   client_secret (secret, required): your app's consumer secret\n\
+         setting   password (secret, required): your Intralinks password\n"
+    );
 }

@@ -4,7 +4,7 @@
 //! garbage with 200).
 #![allow(dead_code)]
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::process::Output;
 
 pub use keyhelm_testkit::canned::{Canned, Reply, reply};
@@ -80,6 +80,12 @@ impl Deref for Sandbox {
 
     fn deref(&self) -> &Self::Target {
         &self.0
+    }
+}
+
+impl DerefMut for Sandbox {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
