@@ -176,8 +176,8 @@ pub fn load_failure(e: LoadError) -> Failure {
 pub fn call_failure(account: &str, e: CallError) -> Failure {
     let Some(error) = e.plugin_error() else {
         return Failure::new(Exit::Plugin, format!("account '{account}': {e}")).hint(
-            "the plugin misbehaved; check it with `keyhelm plugin verify <path>` or reinstall it, \
-             and run with KEYHELM_LOG=debug for details",
+            "the plugin misbehaved: `keyhelm plugin list` shows its file, `keyhelm plugin verify \
+             FILE` checks it; reinstall it, or run with KEYHELM_LOG=debug for details",
         );
     };
     let exit = match error.kind {
@@ -483,8 +483,9 @@ mod tests {
                 "account 'w': plugin `good` crashed during get: oops; this is a bug in the \
                  plugin, report it to its author",
                 Some(
-                    "the plugin misbehaved; check it with `keyhelm plugin verify <path>` or \
-                     reinstall it, and run with KEYHELM_LOG=debug for details",
+                    "the plugin misbehaved: `keyhelm plugin list` shows its file, `keyhelm \
+                     plugin verify FILE` checks it; reinstall it, or run with KEYHELM_LOG=debug \
+                     for details",
                 ),
             ),
         ];
