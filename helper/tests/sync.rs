@@ -135,6 +135,46 @@ fn pair() -> (Machine, Machine, String) {
     (a, b, remote)
 }
 
+/// `git init --bare` without `--initial-branch` names `master` as the remote's HEAD, and
+/// keyhelm pushes `main`: the joining machine still gets the vault that is on the remote (not
+/// an empty one of its own, pushed to a second branch).
+#[test]
+fn joining_a_remote_whose_head_names_another_branch() {
+    let a = Machine::new();
+    let remote = a.sb.dir().join("remote.git");
+    let out = std::process::Command::new("git")
+        .args(["init", "--quiet", "--bare", "--initial-branch=master"])
+        .arg(&remote)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let remote = remote.to_str().unwrap().to_owned();
+    a.init();
+    a.store("shared.example", "pw-shared");
+    a.ok(&["sync", "--init", &remote]);
+    let (b, _) = join(&a, &remote);
+    assert_eq!(b.git_in_vault(&["branch", "--show-current"]), "main\n");
+    a.sync();
+    b.sync();
+    assert_eq!(b.get("shared.example").as_deref(), Some("pw-shared"));
+    b.store("b.example", "pw-b");
+    b.sync();
+    a.sync();
+    assert_eq!(a.get("b.example").as_deref(), Some("pw-b"));
+    // One branch on the remote.
+    let out = std::process::Command::new("git")
+        .args([
+            "-C",
+            &remote,
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/heads/",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "refs/heads/main\n");
+}
+
 #[test]
 fn a_second_machine_joins_through_git_and_reads_after_being_added() {
     let a = Machine::new();

@@ -140,7 +140,43 @@ impl Repo {
             return Err(git_failure(&format!("git clone {remote}"), &out));
         }
         set_private(&self.dir);
-        Ok(())
+        self.check_out_a_pushed_branch()
+    }
+
+    /// A fresh `git init --bare` names `master` as its HEAD while keyhelm pushes `main`: such a
+    /// clone has nothing checked out. Then the branch that is there is taken (`main` first),
+    /// so that the vault on the remote is the one this device joins.
+    fn check_out_a_pushed_branch(&self) -> Result<()> {
+        if self.test(&["rev-parse", "--verify", "--quiet", "HEAD"])? {
+            return Ok(());
+        }
+        let listed = self.run(
+            "git for-each-ref",
+            &[
+                "for-each-ref",
+                "--format=%(refname:strip=3)",
+                "refs/remotes/origin/",
+            ],
+        )?;
+        let branches: Vec<&str> = listed.lines().filter(|b| *b != "HEAD").collect();
+        let Some(branch) = ["main", "master"]
+            .into_iter()
+            .find(|b| branches.contains(b))
+            .or_else(|| branches.first().copied())
+        else {
+            // An empty remote: the first sync pushes this device's branch.
+            return Ok(());
+        };
+        self.run(
+            "git checkout",
+            &[
+                "checkout",
+                "--quiet",
+                "--track",
+                &format!("origin/{branch}"),
+            ],
+        )
+        .map(|_| ())
     }
 
     /// The URL of `remote`, if it is configured.
