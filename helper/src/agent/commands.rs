@@ -106,22 +106,15 @@ pub fn unlock(ctx: &Ctx, options: UnlockOptions, err: &mut impl Write) -> Result
 /// `keyhelm lock`: tells the agent to forget the key and stop. Not an error when none runs.
 pub fn lock(ctx: &Ctx, err: &mut impl Write) -> Result<()> {
     let socket = ctx.agent_socket();
-    let mut attempts = 0;
-    let found = loop {
-        attempts += 1;
-        let found = Client::connect(&socket);
-        match found {
-            // An agent that is ending (killed, or its time ran out) can still take a connection
-            // and then drop it: look again, the socket now says what is left.
-            Ok(mut client) => match client.quit() {
-                Err(AgentError::Io(_)) if attempts < 2 => continue,
-                other => break other.map(|()| client),
-            },
-            Err(e) => break Err(e),
-        }
+    let quit = || Client::connect(&socket).and_then(|mut client| client.quit());
+    // An agent that is ending (killed, or its time ran out) can still take a connection and
+    // then drop it: look again, the socket now says what is left.
+    let found = match quit() {
+        Err(AgentError::Io(_)) => quit(),
+        other => other,
     };
     match found {
-        Ok(_) => {
+        Ok(()) => {
             let _ = writeln!(err, "keyhelm: locked: the agent forgot the key and stopped");
         }
         Err(AgentError::NotRunning { .. }) => {
