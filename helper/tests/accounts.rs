@@ -177,100 +177,49 @@ fn secrets_are_asked_on_the_terminal_and_removing_says_what_was_forgotten() {
 #[test]
 fn account_add_refuses_bad_input_clearly() {
     let (s, _) = with_hello();
-    let cases: [(&[&str], &[u8], i32, &str); 12] = [
+    // Each command line is split at its spaces.
+    let cases: [(&str, &[u8], i32, &str); 12] = [
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "hello",
-                "--set",
-                "seed=topsecret",
-            ],
+            "account add x --provider hello --set seed=topsecret",
             b"",
             2,
             "keyhelm: error: 'seed' is a secret and is never taken from the command line\n\
           keyhelm: hint: keyhelm prompts for it on the terminal, or reads KEY=VALUE lines from stdin with --secrets-from-stdin\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "hello",
-                "--url",
-                "https://h.example",
-                "--set",
-                "nope=1",
-            ],
+            "account add x --provider hello --url https://h.example --set nope=1",
             b"",
             2,
             "keyhelm: error: provider 'hello' has no setting 'nope'\nkeyhelm: hint: its settings are: greeting, check_url\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "hello",
-                "--url",
-                "https://h.example",
-            ],
+            "account add x --provider hello --url https://h.example",
             b"",
             8,
             "keyhelm: error: account 'x' needs secrets (seed) and there is no terminal to ask for them\n\
           keyhelm: hint: run the command in a terminal, or pass KEY=VALUE lines on stdin with --secrets-from-stdin\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "hello",
-                "--url",
-                "http://h.example",
-                "--secrets-from-stdin",
-            ],
+            "account add x --provider hello --url http://h.example --secrets-from-stdin",
             b"seed=1\n",
             2,
             "keyhelm: error: the account URL http://h.example must use https\n\
           keyhelm: hint: plain http is only allowed for 127.0.0.1 and localhost\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "hi",
-                "--provider",
-                "hello",
-                "--url",
-                "https://h.example",
-                "--secrets-from-stdin",
-            ],
+            "account add hi --provider hello --url https://h.example --secrets-from-stdin",
             b"seed=1\n",
             2,
             "keyhelm: error: there is already an account named 'hi'\nkeyhelm: hint: remove it first with `keyhelm account remove hi`\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "nosuch",
-                "--url",
-                "https://h.example",
-            ],
+            "account add x --provider nosuch --url https://h.example",
             b"",
             6,
             "keyhelm: error: no plugin named `nosuch`",
         ),
         (
-            &["account", "add", "team/x", "--provider", "hello"],
+            "account add team/x --provider hello",
             b"",
             2,
             "keyhelm: error: 'team/x' is not a valid account name\n\
@@ -278,76 +227,34 @@ fn account_add_refuses_bad_input_clearly() {
              letter or digit)\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "hello",
-                "--set",
-                "seed:topsecret",
-            ],
+            "account add x --provider hello --set seed:topsecret",
             b"",
             2,
             "keyhelm: error: --set takes KEY=VALUE, and one of them has no '='\n\
              keyhelm: hint: its settings are: greeting, check_url\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "hello",
-                "--secrets-from-stdin",
-            ],
+            "account add x --provider hello --secrets-from-stdin",
             b"seed=1\n",
             2,
             "keyhelm: error: provider 'hello' has no default URL\n\
              keyhelm: hint: pass --url with the service's API base URL\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "hello",
-                "--url",
-                "https://h.example",
-                "--secrets-from-stdin",
-            ],
+            "account add x --provider hello --url https://h.example --secrets-from-stdin",
             b"# the seed\nnope=topsecret\n",
             3,
             "keyhelm: error: provider 'hello' has no secret 'nope' (line 2)\n\
              keyhelm: hint: its secrets are: seed\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "hello",
-                "--url",
-                "https://h.example",
-                "--secrets-from-stdin",
-            ],
+            "account add x --provider hello --url https://h.example --secrets-from-stdin",
             b"seed=\xfftopsecret\n",
             3,
             "keyhelm: error: cannot read secrets from stdin: they are not valid UTF-8\n",
         ),
         (
-            &[
-                "account",
-                "add",
-                "x",
-                "--provider",
-                "hello",
-                "--url",
-                "https://h.example",
-                "--secrets-from-stdin",
-            ],
+            "account add x --provider hello --url https://h.example --secrets-from-stdin",
             b"\n",
             2,
             "keyhelm: error: the secret 'seed' is required (a secret mixed into the token)\n\
@@ -356,7 +263,8 @@ fn account_add_refuses_bad_input_clearly() {
         ),
     ];
     for (args, stdin, code, message) in cases {
-        let out = s.keyhelm(args, stdin);
+        let args: Vec<&str> = args.split(' ').collect();
+        let out = s.keyhelm(&args, stdin);
         assert_eq!(
             out.status.code(),
             Some(code),

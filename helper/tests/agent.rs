@@ -47,18 +47,17 @@ fn socket(s: &Sandbox) -> PathBuf {
 
 /// `keyhelm init --passphrase` with [`PASS`] on stdin, at the small work factor.
 fn init_passphrase(s: &Sandbox) -> Output {
-    keyhelm(
-        s,
-        &[
-            "init",
-            "--passphrase",
-            "--passphrase-from-stdin",
-            "--scrypt-work-factor",
-            WF,
-        ],
-        &format!("{PASS}\n"),
-    )
+    keyhelm(s, &INIT_PASSPHRASE, &format!("{PASS}\n"))
 }
+
+/// `keyhelm init --passphrase` reading [`PASS`] from stdin, at the small work factor.
+const INIT_PASSPHRASE: [&str; 5] = [
+    "init",
+    "--passphrase",
+    "--passphrase-from-stdin",
+    "--scrypt-work-factor",
+    WF,
+];
 
 /// A new passphrase-protected identity; returns its public key.
 fn init_protected(s: &Sandbox) -> String {
@@ -515,16 +514,7 @@ fn a_socket_path_too_long_is_explained() {
             .env("KEYHELM_HOME", &home);
         run(&mut cmd, stdin.as_bytes())
     };
-    let out = run_in(
-        &[
-            "init",
-            "--passphrase",
-            "--passphrase-from-stdin",
-            "--scrypt-work-factor",
-            WF,
-        ],
-        &format!("{PASS}\n"),
-    );
+    let out = run_in(&INIT_PASSPHRASE, &format!("{PASS}\n"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = run_in(&["unlock", "--passphrase-from-stdin"], &format!("{PASS}\n"));
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
